@@ -48,6 +48,7 @@ class EpisodeState(TypedDict, total=False):
     outcome: str
     reward: float
     details: dict[str, Any]
+    prompt: dict[str, Any]
 
 
 class NoHooks:
@@ -202,6 +203,7 @@ def finish_node(state: EpisodeState, runtime: Runtime[Episode]) -> dict[str, Any
     outcome = "success" if reward > 0 else ("limit" if reason.startswith("limit") else "failure")
     if reason:
         details.setdefault("stop_reason", reason)
+    details["prompt"] = state.get("prompt", {})
     trajectory = build_trajectory(state, ep, outcome=outcome, reward=reward, details=details)
     ep.hooks.on_episode_end(trajectory)
     ep.recaller.on_episode_end(trajectory)
