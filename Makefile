@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := chromium bubblewrap docker.io debootstrap python3 util-linux iproute2 procps
+APT_PACKAGES := chromium bubblewrap docker.io debootstrap python3 util-linux iproute2 procps postgresql
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -16,10 +16,11 @@ export TOKENIZERS_PARALLELISM := false
 
 setup: system venv
 
-# Debian packages the tests and the main job use: Chromium (web), bubblewrap and Docker (sandboxes).
+# Debian packages the tests and the main job use: Chromium (web), bubblewrap and Docker (sandboxes),
+# PostgreSQL (the stores are tested against a throwaway server too).
 system:
 	@need=0; for c in chromium bwrap dockerd debootstrap prlimit; do command -v $$c >/dev/null || need=1; done; \
-	 [ -x /usr/bin/python3 ] || need=1; \
+	 [ -x /usr/bin/python3 ] || need=1; ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need=1; \
 	 if [ $$need = 1 ]; then echo "installing Debian packages: $(APT_PACKAGES)"; \
 	   $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; fi
 
