@@ -1,8 +1,9 @@
-"""Shared by the benchmarks: timing helpers and the results table/JSON writer."""
+"""Shared by the benchmarks (run as `python bench/NAME.py`): timing helpers, the table and the JSON file."""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
@@ -53,7 +54,7 @@ def report(name: str, title: str, columns: list[str], rows: list[list[Any]], dat
         "machine": {
             "python": platform.python_version(),
             "cpu": platform.processor(),
-            "cores": __import__("os").cpu_count(),
+            "cores": os.cpu_count(),
         },
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **data,

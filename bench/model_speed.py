@@ -6,15 +6,11 @@ Same prompts, same greedy decoding, same loaded weights (so the same tokens come
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import report
 
-from bench._common import report  # noqa: E402
-
-from agentevo.models.local import EmbeddedModel  # noqa: E402
+from agentevo.models.local import EmbeddedModel
 
 PROMPTS = [
     "Write a Python function that returns the sum of a list of numbers.",

@@ -13,17 +13,15 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import report
 
-from bench._common import report  # noqa: E402
-
-from agentevo.agent.episode import open_checkpointer, run_episode  # noqa: E402
-from agentevo.agent.graph import Episode  # noqa: E402
-from agentevo.config import LimitsConfig  # noqa: E402
-from agentevo.records import Action, Observation, Task  # noqa: E402
-from agentevo.runs.runner import StoreHooks  # noqa: E402
-from agentevo.runs.store import TrajectoryStore  # noqa: E402
-from agentevo.testing import FunctionModel  # noqa: E402
+from agentevo.agent.episode import open_checkpointer, run_episode
+from agentevo.agent.graph import Episode
+from agentevo.config import LimitsConfig
+from agentevo.records import Action, Observation, Task
+from agentevo.runs.runner import StoreHooks
+from agentevo.runs.store import TrajectoryStore
+from agentevo.testing import FunctionModel
 
 STEPS = 40
 EPISODES = 5
