@@ -17,7 +17,11 @@ from agentevo.errors import SuiteError
 from agentevo.protocols import Environment
 from agentevo.records import Kind, Task
 
-SUITE_MODULES = ("agentevo.benchmarks.humaneval", "agentevo.benchmarks.webarena")
+SUITE_MODULES = (
+    "agentevo.benchmarks.humaneval",
+    "agentevo.benchmarks.webarena",
+    "agentevo.benchmarks.miniwob",
+)
 
 
 @dataclass
