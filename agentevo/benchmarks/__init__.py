@@ -17,7 +17,7 @@ from agentevo.errors import SuiteError
 from agentevo.protocols import Environment
 from agentevo.records import Kind, Task
 
-SUITE_MODULES = ("agentevo.benchmarks.humaneval",)
+SUITE_MODULES = ("agentevo.benchmarks.humaneval", "agentevo.benchmarks.os")
 
 
 @dataclass

@@ -125,8 +125,10 @@ def container_config(recipe: Recipe, limits: Limits) -> tuple[dict[str, Any], di
     from docker.types import Ulimit
 
     mb = 2**20
+    # exec: docker mounts tmpfs noexec by default, and agents run the scripts they write
     tmpfs = (
-        f"size={limits.disk_mb}m,nr_inodes={limits.disk_mb * 256},uid={recipe.uid},gid={recipe.uid},mode=0700"
+        f"rw,exec,nosuid,nodev,size={limits.disk_mb}m,nr_inodes={limits.disk_mb * 256},"
+        f"uid={recipe.uid},gid={recipe.uid},mode=0700"
     )
     create = {
         "image": recipe.tag,
