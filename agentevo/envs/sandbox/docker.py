@@ -36,6 +36,7 @@ LABEL = "agentevo.sandbox"
 OWNER = "agentevo.owner"
 KILL_GRACE_S = 2.0  # past the command's own timeout, the host stops waiting and replaces the container
 READ_FILE_CAP = 256 * 2**20
+NOT_STARTED = "not started"
 RESTARTED = (
     "[agentevo: the sandbox container had ended, so a fresh one was started; files in /work were lost]\n"
 )
@@ -216,6 +217,11 @@ class DockerSandbox:
         with self.lock:
             note = self.revive()
             result = self.run(argv, timeout=timeout, stdin=stdin, cap=self.limits.output_bytes)
+            if (
+                result.killed == NOT_STARTED
+            ):  # the container was dying as the exec came: the command never ran
+                note = self.revive() or note
+                result = self.run(argv, timeout=timeout, stdin=stdin, cap=self.limits.output_bytes)
         if note:
             result = result.model_copy(update={"stderr": note + result.stderr})
         return result
@@ -232,6 +238,10 @@ class DockerSandbox:
                 self.container.id, wrapped, stdin=stdin is not None, workdir=self.workdir
             )["Id"]
             sock = self.client.api.exec_start(exec_id, socket=True)
+        except docker.errors.APIError as exc:
+            if not self.running():  # the container went while the exec started: the command never ran
+                return ExecResult(stderr=first_line(exc), exit_code=126, killed=NOT_STARTED)
+            raise SandboxError(f"docker exec failed ({first_line(exc)})") from None
         except docker.errors.DockerException as exc:
             raise SandboxError(f"docker exec failed ({first_line(exc)})") from None
         raw = getattr(sock, "_sock", sock)
@@ -249,6 +259,8 @@ class DockerSandbox:
                 truncated=out.truncated or err.truncated, seconds=seconds,
             )  # fmt: skip
         code = self.exit_code(exec_id)
+        if code is None:
+            return ExecResult(stderr=err.text(), exit_code=126, killed=NOT_STARTED, seconds=seconds)
         timed_out = code == 137 and seconds >= timeout - 0.05
         return ExecResult(
             stdout=out.text(),
@@ -260,10 +272,18 @@ class DockerSandbox:
             seconds=seconds,
         )
 
-    def exit_code(self, exec_id: str) -> int:
+    def exit_code(self, exec_id: str) -> int | None:
+        """The exec's exit status; None when it never started (its container was gone)."""
+        import docker
+
         for _ in range(200):
-            info = self.client.api.exec_inspect(exec_id)
+            try:
+                info = self.client.api.exec_inspect(exec_id)
+            except docker.errors.NotFound:  # the container went (and took its execs) as the command ended
+                return 137
             if not info.get("Running"):
+                if not info.get("Pid"):
+                    return None
                 code = info.get("ExitCode")
                 return int(code) if code is not None else 137
             time.sleep(0.005)
@@ -271,17 +291,20 @@ class DockerSandbox:
 
     def revive(self) -> str:
         """A command may have ended the container (killed its main process): start a fresh one."""
+
+        if self.running():
+            return ""
+        self.replace()
+        return RESTARTED
+
+    def running(self) -> bool:
         import docker
 
         try:
             self.container.reload()
-            running = self.container.status == "running"
         except docker.errors.NotFound:
-            running = False
-        if running:
-            return ""
-        self.replace()
-        return RESTARTED
+            return False
+        return self.container.status == "running"
 
     def replace(self) -> None:
         self.remove_container()
