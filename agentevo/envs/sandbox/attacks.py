@@ -11,6 +11,7 @@ without a network fails them at once with ENETUNREACH, and no packet leaves even
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -106,52 +107,436 @@ def marker_alive(result: ExecResult, ctx: Context) -> Verdict:
 
 # --- the scripts ----------------------------------------------------------------------------------------
 
-TRY = """
-import errno, os, socket, sys
-def attempt(name, fn):
-    try:
-        fn()
-        print("OK", name, flush=True)
-    except Exception as exc:
-        code = errno.errorcode.get(getattr(exc, "errno", None) or 0, type(exc).__name__)
-        print("FAIL", name, code, flush=True)
-"""
+
+def py(code: str) -> str:
+    return textwrap.dedent(code).strip("\n")
+
+
+# Prints `OK name` when an attempt succeeds and `FAIL name ERRNO` when it is refused.
+TRY = py(
+    """
+    import errno, os, socket, sys
+    def attempt(name, fn):
+        try:
+            fn()
+            print("OK", name, flush=True)
+        except Exception as exc:
+            code = errno.errorcode.get(getattr(exc, "errno", None) or 0, type(exc).__name__)
+            print("FAIL", name, code, flush=True)
+    """
+)
+
+
+def tries(code: str) -> str:
+    return TRY + "\n" + py(code)
+
+
+# Before anything is sent to an outside address: with any route off the loopback, the case reports an
+# escape without sending, so no packet can leave even from a sandbox that has a network.
+NO_ROUTE = py(
+    """
+    def routes():
+        found = []
+        for name in ("/proc/net/route", "/proc/net/ipv6_route"):
+            try:
+                lines = open(name).read().splitlines()
+            except OSError:
+                continue
+            rows = lines[1:] if name.endswith("/route") else lines
+            found += [r.split()[0] if name.endswith("/route") else r.split()[-1] for r in rows if r.strip()]
+        return [dev for dev in found if dev != "lo"]
+    if routes():
+        print("OK route off the loopback exists (nothing sent):", " ".join(sorted(set(routes()))))
+        sys.exit(0)
+    """
+)
+
+
+def outside(code: str) -> str:
+    return TRY + "\n" + NO_ROUTE + "\n" + py(code)
+
+
+def filler(path: str) -> str:
+    """Write 1 MB files at `path` until refused (or 4x the disk limit), printing the running total."""
+    return py(
+        f"""
+        total = 0
+        try:
+            while total < {{{{disk_bomb_mb}}}}:
+                open(f"{path}", "wb").write(b"x" * 2**20)
+                total += 1
+                print("WROTE", total, flush=True)
+        except OSError as exc:
+            print("stopped:", exc)
+        """
+    )
+
 
 MB = "MB"
 
+MEMORY = py(
+    r"""
+    held, total = [], 0
+    try:
+        while total < {{memory_bomb_mb}}:
+            held.append(b"\1" * (16 * 2**20))  # bytes are written, so the pages are resident
+            total += 16
+            print("HELD", total, flush=True)
+    except MemoryError:
+        print("MemoryError at", total)
+    """
+)
+
+MEMORY_MMAP = py(
+    """
+    import mmap
+    held, total = [], 0
+    try:
+        while total < {{memory_bomb_mb}}:
+            m = mmap.mmap(-1, 16 * 2**20)
+            for i in range(0, len(m), 4096):
+                m[i] = 1
+            held.append(m)
+            total += 16
+            print("HELD", total, flush=True)
+    except (OSError, MemoryError) as exc:
+        print("failed at", total, exc)
+    """
+)
+
 # Each child touches up to {{per_process_mb}} MB and reports every 8 MB; after 3 s the parent sums what the
 # children still alive hold (a child the kernel killed for memory holds nothing).
-MEMORY_PROCESSES = """
-import os, time
-kids = {}
-for _ in range(8):
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        held = []
+MEMORY_PROCESSES = py(
+    r"""
+    import os, time
+    kids = {}
+    for _ in range(8):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            held = []
+            try:
+                while len(held) * 8 < {{per_process_mb}}:
+                    held.append(b"\1" * (8 * 2**20))
+                    os.write(w, b"8\n")
+            except MemoryError:
+                pass
+            time.sleep(60)
+            os._exit(0)
+        os.close(w)
+        os.set_blocking(r, False)
+        kids[pid] = [r, 0]
+    deadline = time.time() + 3.0
+    while time.time() < deadline:
+        for kid in kids.values():
+            try:
+                kid[1] += 8 * os.read(kid[0], 4096).count(b"\n")
+            except BlockingIOError:
+                pass
+        time.sleep(0.05)
+    held = sum(kid[1] for pid, kid in kids.items() if os.waitpid(pid, os.WNOHANG)[0] == 0)
+    print("HELD", held, flush=True)
+    """
+)
+
+FORK_PYTHON = py(
+    """
+    import os
+    while True:
         try:
-            while len(held) * 8 < {{per_process_mb}}:
-                held.append(b'\\1' * (8 * 2**20))
-                os.write(w, b'8\\n')
-        except MemoryError:
+            os.fork()
+        except OSError:
             pass
-        time.sleep(60)
+    """
+)
+
+THREADS = py(
+    """
+    import threading, time
+    n = 0
+    try:
+        while n < 100000:
+            threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+            n += 1
+    except Exception:
+        pass
+    print("THREADS", n, flush=True)
+    """
+)
+
+CPU = py(
+    """
+    import os, time
+    start, kids = time.time(), []
+    for _ in range(4):
+        pid = os.fork()
+        if pid == 0:
+            while time.time() - start < 2.0:
+                pass
+            os._exit(0)
+        kids.append(pid)
+    for pid in kids:
+        os.waitpid(pid, 0)
+    t = os.times()
+    print("CPU_MS", int(1000 * (t.children_user + t.children_system)), flush=True)
+    """
+)
+
+STOP_ALL = py(
+    """
+    import os, signal
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) not in (os.getpid(), 1):
+            try:
+                os.kill(int(pid), signal.SIGSTOP)
+            except OSError:
+                pass
+    while True:
+        pass
+    """
+)
+
+INODES = py(
+    """
+    import os
+    os.makedirs("/work/i", exist_ok=True)
+    n = 0
+    try:
+        while n < {{inode_bomb}}:
+            open(f"/work/i/{n}", "w").close()
+            n += 1
+    except OSError as exc:
+        print("stopped:", exc)
+    print("FILES", n, flush=True)
+    """
+)
+
+FILE_SIZE = py(
+    """
+    import os, signal
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    total = 0
+    try:
+        with open("/work/huge", "wb") as fh:
+            while total < 2 * {{file_size_mb}}:
+                fh.write(b"x" * 2**20)
+                fh.flush()
+                total += 1
+    except OSError as exc:
+        print("stopped:", exc)
+    print("SIZE", os.path.getsize("/work/huge") // 2**20, flush=True)
+    """
+)
+
+ONE_FILE = py(
+    """
+    total = 0
+    try:
+        with open("/work/big", "wb") as fh:
+            while total < {{disk_bomb_mb}}:
+                fh.write(b"x" * 2**20)
+                fh.flush()
+                total += 1
+                print("WROTE", total, flush=True)
+    except OSError as exc:
+        print("stopped:", exc)
+    """
+)
+
+ORPHANS = py(
+    """
+    setsid -f python3 -c 'import time; time.sleep(10**6)' {{orphan}} >/dev/null 2>&1 </dev/null
+    nohup python3 -c 'import time; time.sleep(10**6)' {{orphan}} >/dev/null 2>&1 </dev/null &
+    python3 -c '
+    import os, time
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(10**6)
         os._exit(0)
-    os.close(w)
-    os.set_blocking(r, False)
-    kids[pid] = [r, 0]
-deadline = time.time() + 3.0
-while time.time() < deadline:
-    for kid in kids.values():
+    ' {{orphan}} >/dev/null 2>&1 </dev/null
+    echo started
+    """
+)
+
+# The marker is searched for in two pieces, so the script's own command line never matches.
+HOST_PROCESSES = py(
+    """
+    import os
+    want = "agentevo-host-" + "marker-{{marker_tail}}"
+    seen = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        seen += 1
         try:
-            kid[1] += 8 * os.read(kid[0], 4096).count(b'\\n')
-        except BlockingIOError:
+            if want in open(f"/proc/{pid}/cmdline").read():
+                print("FOUND host marker as pid", pid)
+        except OSError:
             pass
-    time.sleep(0.05)
-held = sum(kid[1] for pid, kid in kids.items() if os.waitpid(pid, os.WNOHANG)[0] == 0)
-print('HELD', held, flush=True)
-"""
+    print("PROCS", seen)
+    """
+)
+
+NEIGHBOUR = py(
+    """
+    import os
+    want = "agentevo-" + "xsb-{{token}}"
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if want in open(f"/proc/{pid}/cmdline").read():
+                found.append(pid)
+        except OSError:
+            pass
+    for root, dirs, files in os.walk("/"):
+        if root.startswith(("/proc", "/sys", "/usr")):
+            dirs[:] = []
+            continue
+        found += [os.path.join(root, f) for f in files if want in f]
+    print("FOUND" if found else "none", found)
+    """
+)
+
+PTRACE = tries(
+    """
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    def ptrace():
+        if libc.ptrace(16, {{host_pid}}, 0, 0) != 0:  # PTRACE_ATTACH
+            raise OSError(ctypes.get_errno(), "ptrace")
+    attempt("ptrace-attach", ptrace)
+    attempt("kill-0", lambda: os.kill({{host_pid}}, 0))
+    """
+)
+
+UDP = py(
+    """
+    import socket, time
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for ip in ["127.0.0.1"] + "{{host_ips}}".split():
+        try:
+            s.sendto(b"agentevo", (ip, {{udp_port}}))
+        except OSError as exc:
+            print(ip, exc)
+    time.sleep(0.5)
+    print("sent")
+    """
+)
+
+DNS = outside(
+    r"""
+    def dns():
+        query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01"
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(2)
+        s.sendto(query, ("192.0.2.53", 53))
+        s.recv(512)
+    attempt("udp 192.0.2.53:53", dns)
+    """
+)
+
+INTERFACES = py(
+    """
+    import socket
+    print("IFACES", " ".join(name for _, name in socket.if_nameindex()))
+    routes = [line for line in open("/proc/net/route").read().splitlines()[1:] if line.strip()]
+    print("ROUTES", len(routes))
+    """
+)
+
+SOCKETS = tries(
+    """
+    for path in ["/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock"]:
+        def connect(path=path):
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(2)
+            s.connect(path)
+        attempt(path, connect)
+    """
+)
+
+KNOBS = tries(
+    """
+    def write(path):
+        return lambda: open(path, "w").write("1")
+    for path in ["/proc/sys/kernel/sysrq", "/proc/sysrq-trigger", "/proc/sys/vm/drop_caches",
+                 "/sys/fs/cgroup/memory/release_agent", "/sys/kernel/uevent_helper"]:
+        attempt(path, write(path))
+    attempt("mkdir cgroup", lambda: os.mkdir("/sys/fs/cgroup/memory/agentevo-x"))
+    """
+)
+
+DEVICES = tries(
+    """
+    for dev in ["/dev/vda", "/dev/sda", "/dev/nvme0n1", "/dev/mem", "/dev/kmem", "/dev/kvm", "/dev/kmsg",
+                "/dev/port"]:
+        attempt(dev, lambda dev=dev: open(dev, "rb").read(1))
+    """
+)
+
+MOUNT = tries(
+    """
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    def mount():
+        if libc.mount(b"none", b"/work", b"tmpfs", 0, None) != 0:
+            raise OSError(ctypes.get_errno(), "mount")
+    attempt("mount tmpfs", mount)
+    attempt("chroot", lambda: os.chroot("/work"))
+    """
+)
+
+BECOME_ROOT = tries(
+    """
+    import subprocess
+    attempt("setuid(0)", lambda: os.setuid(0))
+    def run(argv):
+        def go():
+            out = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=5)
+            if out.returncode != 0 or b"uid=0" not in out.stdout:
+                raise OSError(1, "refused")
+        return go
+    attempt("su", run(["su", "-c", "id", "root"]))
+    attempt("sudo", run(["sudo", "-n", "id"]))
+    """
+)
+
+USERNS = tries(
+    """
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    def unshare():
+        if libc.unshare(0x10000000) != 0:  # CLONE_NEWUSER
+            raise OSError(ctypes.get_errno(), "unshare")
+    attempt("unshare(CLONE_NEWUSER)", unshare)
+    """
+)
+
+MODULE = tries(
+    """
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    def load():
+        if libc.syscall(313, 0, b"", 0) != 0:  # finit_module on x86-64
+            raise OSError(ctypes.get_errno(), "finit_module")
+    attempt("finit_module", load)
+    """
+)
+
+TIOCSTI = tries(
+    """
+    import fcntl, glob, termios
+    def push(path=None, fd=None):
+        def go():
+            f = os.open(path, os.O_RDWR | os.O_NOCTTY) if path else fd
+            fcntl.ioctl(f, termios.TIOCSTI, b"#")
+        return go
+    for fd in (0, 1, 2):
+        attempt(f"fd {fd}", push(fd=fd))
+    for path in ["/dev/tty", "/dev/console"] + glob.glob("/dev/pts/[0-9]*"):
+        attempt(path, push(path=path))
+    """
+)
 
 
 def cases() -> list[Case]:
@@ -160,21 +545,12 @@ def cases() -> list[Case]:
 
 RESOURCES = [
     Case("fork-bomb-shell", "resources", "shell fork bomb", "b() { b | b & }; b; wait", ended, False, True),
-    Case(
-        "fork-bomb-python",
-        "resources",
-        "os.fork() loop in every child",
-        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
-        ended,
-        bomb=True,
-    ),
+    Case("fork-bomb-python", "resources", "os.fork() in every child", FORK_PYTHON, ended, bomb=True),
     Case(
         "thread-bomb",
         "resources",
         "threads until the pids limit",
-        "import threading, time\nn = 0\ntry:\n    while n < 100000:\n"
-        "        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n        n += 1\n"
-        "except Exception:\n    pass\nprint('THREADS', n, flush=True)",
+        THREADS,
         at_most("THREADS", lambda c: c.limits.pids + 8, "threads"),
         bomb=True,
     ),
@@ -182,9 +558,7 @@ RESOURCES = [
         "memory-bomb",
         "resources",
         "allocate and touch 10x the memory limit",
-        "held = []\ntotal = 0\ntry:\n    while total < {{memory_bomb_mb}}:\n"
-        "        held.append(b'\\1' * (16 * 2**20))  # touched, so resident\n        total += 16\n        print('HELD', total, flush=True)\n"
-        "except MemoryError:\n    print('MemoryError at', total)",
+        MEMORY,
         at_most("HELD", lambda c: c.memory_cap_mb, MB),
         bomb=True,
     ),
@@ -192,10 +566,7 @@ RESOURCES = [
         "memory-bomb-mmap",
         "resources",
         "anonymous mmap, every page touched",
-        "import mmap\nheld = []\ntotal = 0\ntry:\n    while total < {{memory_bomb_mb}}:\n"
-        "        m = mmap.mmap(-1, 16 * 2**20)\n        for i in range(0, len(m), 4096):\n            m[i] = 1\n"
-        "        held.append(m)\n        total += 16\n        print('HELD', total, flush=True)\n"
-        "except (OSError, MemoryError) as exc:\n    print('failed at', total, exc)",
+        MEMORY_MMAP,
         at_most("HELD", lambda c: c.memory_cap_mb, MB),
         bomb=True,
     ),
@@ -212,10 +583,7 @@ RESOURCES = [
         "cpu-many-cores",
         "resources",
         "busy loops on 4 processes: CPU beyond the sandbox's share",
-        "import os, time\nstart = time.time()\nkids = []\nfor _ in range(4):\n    pid = os.fork()\n"
-        "    if pid == 0:\n        while time.time() - start < 2.0:\n            pass\n        os._exit(0)\n"
-        "    kids.append(pid)\nfor pid in kids:\n    os.waitpid(pid, 0)\nt = os.times()\n"
-        "print('CPU_MS', int(1000 * (t.children_user + t.children_system)), flush=True)",
+        CPU,
         at_most("CPU_MS", lambda c: 2000 * c.cpu_share * 1.6, "ms of CPU in 2 s"),
         bomb=True,
     ),
@@ -234,10 +602,7 @@ RESOURCES = [
         "stop-the-watchdog",
         "resources",
         "SIGSTOP every other process of the sandbox (timeout wrappers, servers), then loop",
-        "import os, signal\nfor pid in filter(str.isdigit, os.listdir('/proc')):\n"
-        "    if int(pid) not in (os.getpid(), 1):\n        try:\n"
-        "            os.kill(int(pid), signal.SIGSTOP)\n        except OSError:\n            pass\n"
-        "while True:\n    pass",
+        STOP_ALL,
         ended,
         bomb=True,
     ),
@@ -255,9 +620,7 @@ RESOURCES = [
         "disk-fill-file",
         "resources",
         "one ever-growing file in the workspace",
-        "total = 0\ntry:\n    with open('/work/big', 'wb') as fh:\n        while total < {{disk_bomb_mb}}:\n"
-        "            fh.write(b'x' * 2**20)\n            fh.flush()\n            total += 1\n"
-        "            print('WROTE', total, flush=True)\nexcept OSError as exc:\n    print('stopped:', exc)",
+        ONE_FILE,
         at_most("WROTE", lambda c: c.disk_cap_mb, MB),
         bomb=True,
     ),
@@ -265,9 +628,7 @@ RESOURCES = [
         "disk-fill-many-files",
         "resources",
         "many 1 MB files (each under the file-size limit)",
-        "total = 0\ntry:\n    while total < {{disk_bomb_mb}}:\n"
-        "        open(f'/work/f{total}', 'wb').write(b'x' * 2**20)\n        total += 1\n"
-        "        print('WROTE', total, flush=True)\nexcept OSError as exc:\n    print('stopped:', exc)",
+        filler("/work/f{total}"),
         at_most("WROTE", lambda c: c.disk_cap_mb, MB),
         bomb=True,
     ),
@@ -275,9 +636,7 @@ RESOURCES = [
         "tmp-fill",
         "resources",
         "fill /tmp",
-        "total = 0\ntry:\n    while total < {{disk_bomb_mb}}:\n"
-        "        open(f'/tmp/f{total}', 'wb').write(b'x' * 2**20)\n        total += 1\n"
-        "        print('WROTE', total, flush=True)\nexcept OSError as exc:\n    print('stopped:', exc)",
+        filler("/tmp/f{total}"),
         at_most("WROTE", lambda c: c.disk_cap_mb, MB),
         bomb=True,
     ),
@@ -285,10 +644,7 @@ RESOURCES = [
         "inode-fill",
         "resources",
         "empty files until the inodes run out",
-        "import os\nos.makedirs('/work/i', exist_ok=True)\nn = 0\ntry:\n    while n < {{inode_bomb}}:\n"
-        "        open(f'/work/i/{n}', 'w').close()\n        n += 1\n        if n % 1000 == 0:\n"
-        "            print('FILES', n, flush=True)\nexcept OSError as exc:\n    print('stopped:', exc)\n"
-        "print('FILES', n, flush=True)",
+        INODES,
         at_most("FILES", lambda c: c.inode_cap, "files"),
         bomb=True,
     ),
@@ -296,9 +652,7 @@ RESOURCES = [
         "shm-fill",
         "resources",
         "fill /dev/shm",
-        "total = 0\ntry:\n    while total < {{disk_bomb_mb}}:\n"
-        "        open(f'/dev/shm/f{total}', 'wb').write(b'x' * 2**20)\n        total += 1\n"
-        "        print('WROTE', total, flush=True)\nexcept OSError as exc:\n    print('stopped:', exc)",
+        filler("/dev/shm/f{total}"),
         at_most("WROTE", lambda c: c.shm_cap_mb, MB),
         bomb=True,
     ),
@@ -306,11 +660,7 @@ RESOURCES = [
         "file-size-bomb",
         "resources",
         "one file twice the file-size limit",
-        "import signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\ntotal = 0\ntry:\n"
-        "    with open('/work/huge', 'wb') as fh:\n        while total < 2 * {{file_size_mb}}:\n"
-        "            fh.write(b'x' * 2**20)\n            fh.flush()\n            total += 1\n"
-        "except OSError as exc:\n    print('stopped:', exc)\nimport os\n"
-        "print('SIZE', os.path.getsize('/work/huge') // 2**20, flush=True)",
+        FILE_SIZE,
         at_most("SIZE", lambda c: c.limits.file_size_mb, MB),
         bomb=True,
     ),
@@ -321,10 +671,7 @@ PROCESSES = [
         "orphan-daemon",
         "processes",
         "double-fork daemon, setsid, nohup: anything alive after the sandbox closes",
-        "setsid -f python3 -c 'import time; time.sleep(10**6)' {{orphan}} >/dev/null 2>&1 </dev/null\n"
-        "nohup python3 -c 'import time; time.sleep(10**6)' {{orphan}} >/dev/null 2>&1 </dev/null &\n"
-        "python3 -c 'import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
-        "        time.sleep(10**6)\n    os._exit(0)' {{orphan}} >/dev/null 2>&1 </dev/null\necho started",
+        ORPHANS,
         lambda r, c: (True, "checked after close"),  # the harness looks for the orphans after close
         python=False,
         extra={"orphans": True},
@@ -333,10 +680,7 @@ PROCESSES = [
         "see-host-processes",
         "processes",
         "look for the host's marker process in /proc",
-        "import os\nwant = 'agentevo-host-' + 'marker-{{marker_tail}}'\nseen = 0\n"
-        "for pid in filter(str.isdigit, os.listdir('/proc')):\n    seen += 1\n    try:\n"
-        "        if want in open(f'/proc/{pid}/cmdline').read():\n            print('FOUND host marker as pid', pid)\n"
-        "    except OSError:\n        pass\nprint('PROCS', seen)",
+        HOST_PROCESSES,
         lambda r, c: ("FOUND" not in r.stdout, first_lines(r)),
     ),
     Case(
@@ -347,117 +691,21 @@ PROCESSES = [
         marker_alive,
         python=False,
     ),
-    Case(
-        "ptrace-host",
-        "processes",
-        "PTRACE_ATTACH to the host marker, and signal 0 to it",
-        TRY + "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\ndef ptrace():\n"
-        "    if libc.ptrace(16, {{host_pid}}, 0, 0) != 0:\n        raise OSError(ctypes.get_errno(), 'ptrace')\n"
-        "attempt('ptrace-attach', ptrace)\nattempt('kill-0', lambda: os.kill({{host_pid}}, 0))",
-        all_failed,
-    ),
+    Case("ptrace-host", "processes", "PTRACE_ATTACH to the host marker, signal 0 to it", PTRACE, all_failed),
     Case(
         "other-sandbox",
         "processes",
         "see the files and processes of another sandbox running at the same time",
-        "import os\nwant = 'agentevo-' + 'xsb-{{token}}'\nfound = []\n"
-        "for pid in filter(str.isdigit, os.listdir('/proc')):\n    try:\n"
-        "        if want in open(f'/proc/{pid}/cmdline').read():\n            found.append(pid)\n"
-        "    except OSError:\n        pass\nfor root, dirs, files in os.walk('/'):\n"
-        "    if root.startswith(('/proc', '/sys', '/usr')):\n        dirs[:] = []\n        continue\n"
-        "    found += [os.path.join(root, f) for f in files if want in f]\nprint('FOUND' if found else 'none', found)",
+        NEIGHBOUR,
         lambda r, c: ("FOUND" not in r.stdout, first_lines(r)),
         extra={"neighbour": True},
     ),
 ]
 
-NETWORK = [
-    Case(
-        "tcp-host-loopback",
-        "network",
-        "TCP to the host's canary listener on 127.0.0.1",
-        TRY
-        + "attempt('tcp 127.0.0.1:{{port}}', lambda: socket.create_connection(('127.0.0.1', {{port}}), 2))",
-        listener_quiet(all_failed),
-    ),
-    Case(
-        "tcp-host-addresses",
-        "network",
-        "TCP to the canary listener on every address of the host",
-        TRY + "for ip in '{{host_ips}}'.split():\n"
-        "    attempt(f'tcp {ip}:{{port}}', lambda: socket.create_connection((ip, {{port}}), 2))",
-        listener_quiet(all_failed),
-    ),
-    Case(
-        "http-host",
-        "network",
-        "HTTP GET to the canary listener",
-        TRY + "import urllib.request\n"
-        "attempt('http', lambda: urllib.request.urlopen('http://127.0.0.1:{{port}}/', timeout=2))",
-        listener_quiet(all_failed),
-    ),
-    Case(
-        "udp-host",
-        "network",
-        "UDP datagrams to the host's canary port",
-        "import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-        "for ip in ['127.0.0.1'] + '{{host_ips}}'.split():\n    try:\n"
-        "        s.sendto(b'agentevo', (ip, {{udp_port}}))\n    except OSError as exc:\n        print(ip, exc)\n"
-        "time.sleep(0.5)\nprint('sent')",
-        listener_quiet(lambda r, c: (True, first_lines(r))),
-    ),
-    Case(
-        "tcp-outside",
-        "network",
-        "TCP to outside addresses (TEST-NET documentation ranges)",
-        TRY + "for ip, port in [('192.0.2.1', 443), ('198.51.100.7', 80), ('203.0.113.9', 22)]:\n"
-        "    attempt(f'tcp {ip}:{port}', lambda: socket.create_connection((ip, port), 2))",
-        lambda r, c: unreachable(r),
-    ),
-    Case(
-        "tcp-outside-ipv6",
-        "network",
-        "TCP to an outside IPv6 address (2001:db8::/32)",
-        TRY + "attempt('tcp [2001:db8::1]:443', lambda: socket.create_connection(('2001:db8::1', 443), 2))",
-        lambda r, c: unreachable(r),
-    ),
-    Case(
-        "dns-outside",
-        "network",
-        "a DNS query by UDP to an outside resolver address",
-        TRY + "def dns():\n    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-        "    s.sendto(b'\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x07example\\x03com\\x00"
-        "\\x00\\x01\\x00\\x01', ('192.0.2.53', 53))\n    s.settimeout(2)\n    s.recv(512)\n"
-        "attempt('udp 192.0.2.53:53', dns)",
-        lambda r, c: unreachable(r),
-    ),
-    Case(
-        "raw-sockets",
-        "network",
-        "raw ICMP and packet sockets",
-        TRY
-        + "attempt('raw icmp', lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))\n"
-        "attempt('packet', lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW))",
-        all_failed,
-    ),
-    Case(
-        "interfaces",
-        "network",
-        "network interfaces and routes visible",
-        "import socket\nprint('IFACES', ' '.join(n for _, n in socket.if_nameindex()))\n"
-        "routes = [l for l in open('/proc/net/route').read().splitlines()[1:] if l.strip()]\n"
-        "print('ROUTES', len(routes))",
-        lambda r, c: (
-            lines_with(r, "IFACES") == ["lo"] and lines_with(r, "ROUTES") == ["0"],
-            first_lines(r),
-        ),
-    ),
-]
 
-
-def unreachable(result: ExecResult) -> Verdict:
+def unreachable(result: ExecResult, ctx: Context) -> Verdict:
     """Outside addresses must fail at once as unreachable: a timeout could mean a packet left."""
-    contained, evidence = all_failed(result, None)  # type: ignore[arg-type]
+    contained, evidence = all_failed(result, ctx)
     bad = [
         line
         for line in lines_with(result, "FAIL ")
@@ -467,6 +715,90 @@ def unreachable(result: ExecResult) -> Verdict:
         return False, f"failed, but not as unreachable: {'; '.join(bad)}"
     return contained, evidence
 
+
+NETWORK = [
+    Case(
+        "tcp-host-loopback",
+        "network",
+        "TCP to the host's canary listener on 127.0.0.1",
+        tries(
+            "attempt('tcp 127.0.0.1:{{port}}', lambda: socket.create_connection(('127.0.0.1', {{port}}), 2))"
+        ),
+        listener_quiet(all_failed),
+    ),
+    Case(
+        "tcp-host-addresses",
+        "network",
+        "TCP to the canary listener on every address of the host",
+        tries(
+            """
+            for ip in "{{host_ips}}".split():
+                attempt(f"tcp {ip}:{{port}}", lambda: socket.create_connection((ip, {{port}}), 2))
+            """
+        ),
+        listener_quiet(all_failed),
+    ),
+    Case(
+        "http-host",
+        "network",
+        "HTTP GET to the canary listener",
+        tries(
+            """
+            import urllib.request
+            attempt("http", lambda: urllib.request.urlopen("http://127.0.0.1:{{port}}/", timeout=2))
+            """
+        ),
+        listener_quiet(all_failed),
+    ),
+    Case(
+        "udp-host",
+        "network",
+        "UDP datagrams to the host's canary port",
+        UDP,
+        listener_quiet(lambda r, c: (True, first_lines(r))),
+    ),
+    Case(
+        "tcp-outside",
+        "network",
+        "TCP to outside addresses (TEST-NET documentation ranges)",
+        outside(
+            """
+            for ip, port in [("192.0.2.1", 443), ("198.51.100.7", 80), ("203.0.113.9", 22)]:
+                attempt(f"tcp {ip}:{port}", lambda: socket.create_connection((ip, port), 2))
+            """
+        ),
+        unreachable,
+    ),
+    Case(
+        "tcp-outside-ipv6",
+        "network",
+        "TCP to an outside IPv6 address (2001:db8::/32)",
+        outside(
+            "attempt('tcp [2001:db8::1]:443', lambda: socket.create_connection(('2001:db8::1', 443), 2))"
+        ),
+        unreachable,
+    ),
+    Case("dns-outside", "network", "a DNS query by UDP to an outside resolver address", DNS, unreachable),
+    Case(
+        "raw-sockets",
+        "network",
+        "raw ICMP and packet sockets",
+        tries(
+            """
+            attempt("raw icmp", lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
+            attempt("packet", lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW))
+            """
+        ),
+        all_failed,
+    ),
+    Case(
+        "interfaces",
+        "network",
+        "network interfaces and routes visible",
+        INTERFACES,
+        lambda r, c: (lines_with(r, "IFACES") == ["lo"] and lines_with(r, "ROUTES") == ["0"], first_lines(r)),
+    ),
+]
 
 SECRETS = [
     Case(
@@ -495,20 +827,13 @@ SECRETS = [
         no_canary,
         python=False,
     ),
-    Case(
-        "docker-socket",
-        "secrets",
-        "connect to the Docker and containerd sockets",
-        TRY + "for path in ['/var/run/docker.sock', '/run/docker.sock', '/run/containerd/containerd.sock']:\n"
-        "    def go(path=path):\n        s = socket.socket(socket.AF_UNIX)\n        s.settimeout(2)\n"
-        "        s.connect(path)\n    attempt(path, go)",
-        all_failed,
-    ),
+    Case("docker-socket", "secrets", "connect to the Docker and containerd sockets", SOCKETS, all_failed),
     Case(
         "environment",
         "secrets",
         "the host's canary environment variable, in env and /proc/*/environ",
-        "env; cat /proc/1/environ 2>&1; for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f 2>/dev/null; done",
+        "env; cat /proc/1/environ 2>&1; "
+        "for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f 2>/dev/null; done",
         no_canary,
         python=False,
     ),
@@ -527,7 +852,8 @@ FILESYSTEM = [
         "traversal",
         "filesystem",
         "../ traversal out of the workspace",
-        "cd /work && (echo pwned > ../../../{{escape_name}}) 2>&1; (echo pwned > /work/../{{escape_name}}) 2>&1; "
+        "cd /work && (echo pwned > ../../../{{escape_name}}) 2>&1; "
+        "(echo pwned > /work/../{{escape_name}}) 2>&1; "
         "(mkdir -p a && echo pwned > a/../../../../tmp/../{{escape_name}}) 2>&1; echo tried",
         lambda r, c: c.outside_untouched(r),
         python=False,
@@ -554,38 +880,17 @@ FILESYSTEM = [
         "hardlink-out",
         "filesystem",
         "hard links from the workspace to files outside it",
-        TRY + "attempt('link /usr/bin/env', lambda: os.link('/usr/bin/env', '/work/env-link'))\n"
-        "attempt('link canary', lambda: os.link('{{canary_file}}', '/work/canary-link'))",
+        tries(
+            """
+            attempt("link /usr/bin/env", lambda: os.link("/usr/bin/env", "/work/env-link"))
+            attempt("link canary", lambda: os.link("{{canary_file}}", "/work/canary-link"))
+            """
+        ),
         all_failed,
     ),
-    Case(
-        "kernel-knobs",
-        "filesystem",
-        "write /proc/sys, /proc/sysrq-trigger and cgroup release agents",
-        TRY + "def write(path):\n    return lambda: open(path, 'w').write('1')\n"
-        "for path in ['/proc/sys/kernel/sysrq', '/proc/sysrq-trigger', '/proc/sys/vm/drop_caches',\n"
-        "             '/sys/fs/cgroup/memory/release_agent', '/sys/kernel/uevent_helper']:\n"
-        "    attempt(path, write(path))\nattempt('mkdir cgroup', lambda: os.mkdir('/sys/fs/cgroup/memory/agentevo-x'))",
-        all_failed,
-    ),
-    Case(
-        "devices",
-        "filesystem",
-        "open host devices (disks, memory, kvm, kmsg)",
-        TRY + "for dev in ['/dev/vda', '/dev/sda', '/dev/nvme0n1', '/dev/mem', '/dev/kmem', '/dev/kvm', "
-        "'/dev/kmsg', '/dev/port']:\n    attempt(dev, lambda dev=dev: open(dev, 'rb').read(1))",
-        all_failed,
-    ),
-    Case(
-        "mount",
-        "filesystem",
-        "mount a filesystem, chroot, pivot",
-        TRY + "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\ndef mount():\n"
-        "    if libc.mount(b'none', b'/work', b'tmpfs', 0, None) != 0:\n"
-        "        raise OSError(ctypes.get_errno(), 'mount')\nattempt('mount tmpfs', mount)\n"
-        "attempt('chroot', lambda: os.chroot('/work'))",
-        all_failed,
-    ),
+    Case("kernel-knobs", "filesystem", "write /proc/sys, sysrq and cgroup release agents", KNOBS, all_failed),
+    Case("devices", "filesystem", "open host devices (disks, memory, kvm, kmsg)", DEVICES, all_failed),
+    Case("mount", "filesystem", "mount a filesystem, chroot", MOUNT, all_failed),
 ]
 
 PRIVILEGE = [
@@ -594,18 +899,9 @@ PRIVILEGE = [
         "privilege",
         "the sandbox's user id",
         "import os\nprint('UID', os.getuid(), os.geteuid())",
-        lambda r, c: (lines_with(r, "UID") not in ([], ["0 0"]) and "UID 0" not in r.stdout, first_lines(r)),
+        lambda r, c: (bool(lines_with(r, "UID")) and "UID 0" not in r.stdout, first_lines(r)),
     ),
-    Case(
-        "become-root",
-        "privilege",
-        "setuid(0), su and sudo",
-        TRY + "import subprocess\nattempt('setuid(0)', lambda: os.setuid(0))\n"
-        "def run(argv):\n    def go():\n        out = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=5)\n"
-        "        if out.returncode != 0 or b'uid=0' not in out.stdout:\n            raise OSError(1, 'refused')\n"
-        "    return go\nattempt('su', run(['su', '-c', 'id', 'root']))\nattempt('sudo', run(['sudo', '-n', 'id']))",
-        all_failed,
-    ),
+    Case("become-root", "privilege", "setuid(0), su and sudo", BECOME_ROOT, all_failed),
     Case(
         "setuid-binaries",
         "privilege",
@@ -620,38 +916,18 @@ PRIVILEGE = [
         "capability sets of a sandboxed process",
         "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status",
         lambda r, c: (
-            all(v.endswith("0000000000000000") for v in r.stdout.split() if len(v) == 16),
+            all(v == "0000000000000000" for v in r.stdout.split() if len(v) == 16),
             " ".join(r.stdout.split())[:300],
         ),
         python=False,
     ),
-    Case(
-        "user-namespace",
-        "privilege",
-        "create a user namespace (root inside it)",
-        TRY + "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\ndef unshare():\n"
-        "    if libc.unshare(0x10000000) != 0:\n        raise OSError(ctypes.get_errno(), 'unshare')\n"
-        "attempt('unshare(CLONE_NEWUSER)', unshare)",
-        all_failed,
-    ),
-    Case(
-        "kernel-module",
-        "privilege",
-        "load a kernel module",
-        TRY + "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\ndef load():\n"
-        "    if libc.syscall(313, 0, b'', 0) != 0:\n        raise OSError(ctypes.get_errno(), 'finit_module')\n"
-        "attempt('finit_module', load)",
-        all_failed,
-    ),
+    Case("user-namespace", "privilege", "create a user namespace (root inside it)", USERNS, all_failed),
+    Case("kernel-module", "privilege", "load a kernel module", MODULE, all_failed),
     Case(
         "tiocsti",
         "privilege",
         "TIOCSTI: push keystrokes into a terminal (stdin, stdout, stderr, /dev/tty, /dev/console, ptys)",
-        TRY + "import fcntl, glob, termios\ndef push(path=None, fd=None):\n    def go():\n"
-        "        f = os.open(path, os.O_RDWR | os.O_NOCTTY) if path else fd\n"
-        "        fcntl.ioctl(f, termios.TIOCSTI, b'#')\n    return go\nfor fd in (0, 1, 2):\n"
-        "    attempt(f'fd {fd}', push(fd=fd))\nfor path in ['/dev/tty', '/dev/console'] + glob.glob('/dev/pts/[0-9]*'):\n"
-        "    attempt(path, push(path=path))",
+        TIOCSTI,
         all_failed,
     ),
 ]
