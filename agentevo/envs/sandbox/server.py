@@ -15,9 +15,8 @@ import base64
 import json
 import os
 import resource
-import selectors
+import select
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -44,7 +43,7 @@ def hide_control_channel():
 
 def limit_cpu(pid, cpu_s):
     """CPU seconds for the new command. Set from outside, just after the spawn, so the spawn stays a fast
-    vfork (a preexec hook would force a full fork of this process); the wall-clock timeout and the
+    posix_spawn (a preexec hook would force a full fork of this process); the wall-clock timeout and the
     sandbox's cgroup bound whatever the command forks before this lands."""
     if cpu_s:
         try:
@@ -53,95 +52,124 @@ def limit_cpu(pid, cpu_s):
             pass
 
 
-def feed(pipe, data):
+def feed(fd, data):
     try:
-        pipe.write(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
     except OSError:
         pass
     finally:
-        try:
-            pipe.close()
-        except OSError:
-            pass
+        os.close(fd)
+
+
+def spawn(argv, with_stdin):
+    """posix_spawn in a new session, stdout/stderr (and stdin) on pipes; (pid, stdin fd, out fd, err fd)."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    in_r, in_w = os.pipe() if with_stdin else (os.open("/dev/null", os.O_RDONLY), None)
+    actions = [
+        (os.POSIX_SPAWN_DUP2, in_r, 0),
+        (os.POSIX_SPAWN_DUP2, out_w, 1),
+        (os.POSIX_SPAWN_DUP2, err_w, 2),
+    ]
+    try:
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions, setsid=True)
+    finally:
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
+    return pid, in_w, out_r, err_r
 
 
 def run(req):
     started = time.monotonic()
     cap = int(req.get("cap", 65536))
     stdin = base64.b64decode(req["stdin"]) if req.get("stdin") is not None else None
-    proc = subprocess.Popen(
-        req["argv"],
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    limit_cpu(proc.pid, int(req.get("cpu_s") or 0))
+    try:
+        pid, in_w, out_r, err_r = spawn(req["argv"], stdin is not None)
+    except OSError as exc:  # no such program, not executable: as a shell reports it
+        return {"id": req.get("id"), "error": f"{req['argv'][0]}: {exc.strerror}", "rc": 127}
+    limit_cpu(pid, int(req.get("cpu_s") or 0))
     feeder = None
     if stdin is not None:
-        feeder = threading.Thread(target=feed, args=(proc.stdin, stdin), daemon=True)
+        feeder = threading.Thread(target=feed, args=(in_w, stdin), daemon=True)
         feeder.start()
-    kept = {1: bytearray(), 2: bytearray()}
-    total = {1: 0, 2: 0}
-    timed_out = collect(proc, started + float(req["timeout"]), cap, kept, total)
+    kept = {out_r: bytearray(), err_r: bytearray()}
+    total = {out_r: 0, err_r: 0}
+    timed_out, status = collect(pid, started + float(req["timeout"]), cap, kept, total)
     if feeder is not None:
         feeder.join(timeout=1)
-    code = proc.wait()
+    code = os.waitstatus_to_exitcode(status)
     return {
         "id": req.get("id"),
         "rc": code if code >= 0 else 128 - code,
         "signal": -code if code < 0 else 0,
         "timed_out": timed_out,
-        "out": base64.b64encode(bytes(kept[1])).decode(),
-        "err": base64.b64encode(bytes(kept[2])).decode(),
-        "out_total": total[1],
-        "err_total": total[2],
+        "out": base64.b64encode(bytes(kept[out_r])).decode(),
+        "err": base64.b64encode(bytes(kept[err_r])).decode(),
+        "out_total": total[out_r],
+        "err_total": total[err_r],
         "seconds": time.monotonic() - started,
     }
 
 
-def collect(proc, deadline, cap, kept, total):
-    """Read both pipes until they close (or fall quiet once the command has exited) or the deadline."""
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, 1)
-    sel.register(proc.stderr, selectors.EVENT_READ, 2)
-    timed_out = False
+def collect(pid, deadline, cap, kept, total):
+    """Read both pipes until they close (or fall quiet once the command has exited) and the command has
+    exited, or until the deadline; (timed_out, wait status). A pidfd wakes the loop the moment the command
+    exits (kernels without one are polled)."""
+    poller = select.poll()
+    for fd in kept:
+        poller.register(fd, select.POLLIN)
     try:
-        while sel.get_map():
+        pidfd = os.pidfd_open(pid)
+        poller.register(pidfd, select.POLLIN)
+    except (AttributeError, OSError):
+        pidfd = None
+    open_fds, status = set(kept), None
+    try:
+        while open_fds or status is None:
             now = time.monotonic()
             if now >= deadline:
-                kill_group(proc)
-                timed_out = True
                 break
-            exited = proc.poll() is not None
-            events = sel.select(min(deadline - now, DRAIN_S if exited else 0.5))
-            if not events and exited:
-                break  # the command is gone; something it left behind still holds the pipe
-            for key, _ in events:
-                chunk = os.read(key.fileobj.fileno(), 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
+            if status is not None:
+                wait_ms = DRAIN_S * 1000  # gone: what it left behind may still hold the pipes
+            else:
+                wait_ms = (deadline - now) * 1000 if pidfd is not None else min(deadline - now, 0.01) * 1000
+            events = poller.poll(wait_ms)
+            if not events and status is not None:
+                break
+            if pidfd is None and status is None:
+                done, st = os.waitpid(pid, os.WNOHANG)
+                status = st if done else None
+            for fd, _ in events:
+                if fd == pidfd:
+                    status = os.waitpid(pid, 0)[1]
+                    poller.unregister(pidfd)
                     continue
-                total[key.data] += len(chunk)
-                room = cap - len(kept[key.data])
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    poller.unregister(fd)
+                    open_fds.discard(fd)
+                    continue
+                total[fd] += len(chunk)
+                room = cap - len(kept[fd])
                 if room > 0:
-                    kept[key.data] += chunk[:room]
-        if not timed_out and proc.poll() is None:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                kill_group(proc)
-                timed_out = True
+                    kept[fd] += chunk[:room]
+        timed_out = status is None
+        if timed_out:
+            kill_group(pid)
+            status = os.waitpid(pid, 0)[1]
     finally:
-        sel.close()
-        for pipe in (proc.stdout, proc.stderr):
-            pipe.close()
-    return timed_out
+        for fd in kept:
+            os.close(fd)
+        if pidfd is not None:
+            os.close(pidfd)
+    return timed_out, status
 
 
-def kill_group(proc):
+def kill_group(pid):
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
 
