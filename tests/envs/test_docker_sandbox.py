@@ -14,6 +14,7 @@ import pytest
 from agentevo.envs.sandbox import Limits, open_sandbox, resolve_backend
 from agentevo.envs.sandbox.docker import LABEL, OWNER, DockerSandbox, client, own_containers, reap_orphans
 from agentevo.envs.sandbox.image import build_image, load_recipe
+from agentevo.errors import SandboxError
 from tests.envs.conftest import DOCKER_MARKS
 
 pytestmark = DOCKER_MARKS
@@ -120,3 +121,23 @@ def test_auto_picks_docker_when_the_image_is_built(docker_image):
         assert sb.name == "docker"
     finally:
         sb.close()
+
+
+@pytest.mark.slow
+def test_a_failed_build_tags_nothing(tmp_path, monkeypatch, docker_image):
+    """A recipe without python3 fails its smoke test after the import: the image is removed, not tagged."""
+    recipe_dir = load_recipe().files
+    (tmp_path / "setup.sh").write_bytes(recipe_dir["setup.sh"])
+    text = recipe_dir["recipe.yaml"].decode().replace("  - python3\n", "")
+    (tmp_path / "recipe.yaml").write_text(text)
+    monkeypatch.setenv("AGENTEVO_SANDBOX_RECIPE", str(tmp_path))
+    broken = load_recipe()
+    engine = client()
+    try:
+        before = {i.id for i in engine.images.list(all=True)}
+        with pytest.raises(SandboxError, match="smoke test"):
+            build_image(engine, broken)
+        assert {i.id for i in engine.images.list(all=True)} == before
+        assert not engine.images.list(name=broken.tag)
+    finally:
+        engine.close()

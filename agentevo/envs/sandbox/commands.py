@@ -43,11 +43,14 @@ def build(
     ) as progress:  # fmt: skip
         task = progress.add_task(f"{recipe.tag}: checking", total=len(stages))
 
+        seen: list[str] = []
+
         def report(stage: str, detail: str) -> None:
             done = stages.index(stage) if stage in stages else 0
             progress.update(task, completed=done, description=f"{stage}: {detail[:70]}")
-            if not err.is_terminal and detail.startswith(("I: Retrieving", "I: Unpacking")) is False:
-                err.print(f"{stage}: {detail}", highlight=False)
+            if not err.is_terminal and stage not in seen:  # logs get one line per stage
+                seen.append(stage)
+                err.print(f"sandbox image: {stage}: {detail}", highlight=False)
 
         try:
             result = build_image(engine, recipe, report=report, force=force)
