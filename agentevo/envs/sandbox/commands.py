@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -18,6 +18,10 @@ from rich.table import Table
 
 from agentevo.console import err, out, print_json
 from agentevo.errors import ConfigError, ErrorCode, SandboxError
+
+if TYPE_CHECKING:
+    from agentevo.envs.sandbox.attacks import Case
+    from agentevo.envs.sandbox.check import BackendReport
 
 sandbox_app = typer.Typer(help="Sandbox image, one-off commands and the escape suite.", no_args_is_help=True)
 
@@ -155,7 +159,7 @@ def check(
         raise typer.Exit(1)
 
 
-def pick_cases(all_cases: list, wanted: list[str]) -> list:
+def pick_cases(all_cases: list[Case], wanted: list[str]) -> list[Case]:
     if not wanted:
         return all_cases
     known = {c.id: c for c in all_cases}
@@ -165,7 +169,7 @@ def pick_cases(all_cases: list, wanted: list[str]) -> list:
     return [known[w] for w in wanted]
 
 
-def report_table(r) -> Table:
+def report_table(r: BackendReport) -> Table:
     title = (
         f"{r.backend}: {len(r.cases) - r.escaped - r.errors}/{len(r.cases)} contained, {r.escaped} escaped, "
         f"{r.errors} errors; bombs within limit: {'yes' if r.bombs_in_time else 'NO'}; left behind: "
