@@ -59,7 +59,7 @@ def test_close_removes_the_container(docker_image):
     sb.close()
     engine = client()
     try:
-        assert cid not in {c.id for c in engine.containers.list(all=True)}
+        assert cid not in {info["Id"] for info in engine.api.containers(all=True)}
     finally:
         engine.close()
 
@@ -83,9 +83,9 @@ def test_a_crashed_owner_leaves_no_container(docker_image):
     engine = client()
     try:
         deadline = time.monotonic() + 20
-        while cid in {c.id for c in engine.containers.list(all=True)} and time.monotonic() < deadline:
+        while cid in {info["Id"] for info in engine.api.containers(all=True)} and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert cid not in {c.id for c in engine.containers.list(all=True)}
+        assert cid not in {info["Id"] for info in engine.api.containers(all=True)}
     finally:
         engine.close()
 
@@ -99,7 +99,7 @@ def test_containers_of_dead_owners_are_reaped(docker_image):
             docker_image, ["sleep", "60"], labels={LABEL: "1", OWNER: f"{os.uname().nodename}:{gone.pid}.1"}
         )
         assert stale.short_id in reap_orphans(engine)
-        assert stale.id not in {c.id for c in engine.containers.list(all=True)}
+        assert stale.id not in {info["Id"] for info in engine.api.containers(all=True)}
         assert own_containers(engine) == []
     finally:
         engine.close()

@@ -345,7 +345,8 @@ def argv(case: Case, ctx: Context) -> list[str]:
 
 
 class Tracker:
-    """Remembers what each sandbox of a backend was (uid, cgroup, container) to look for leftovers."""
+    """Remembers what each sandbox of a backend was (bwrap uid and folder, container id) to look for
+    leftovers; a container's processes are found by the container id in their cgroup."""
 
     def __init__(self) -> None:
         self.uids: set[int] = set()
@@ -353,12 +354,9 @@ class Tracker:
         self.folders: list[Path] = []
 
     def note(self, sandbox: Sandbox) -> None:
-        uid = getattr(sandbox, "uid", None)
+        uid = getattr(sandbox, "uid", None)  # bwrap's per-sandbox uid (docker's is shared by every sandbox)
         if isinstance(uid, int):
             self.uids.add(uid)
-        recipe = getattr(sandbox, "recipe", None)
-        if recipe is not None:
-            self.uids.add(recipe.uid)
         cid = getattr(sandbox, "id", "")
         if cid:
             self.containers.append(cid)
@@ -442,7 +440,8 @@ def no_orphans(ctx: Context, wait_s: float = 5.0) -> Verdict:
 def leftovers(tracker: Tracker, ctx: Context, wait_s: float = 5.0) -> tuple[list[int], list[str], list[str]]:
     deadline = time.monotonic() + wait_s
     while True:
-        procs = sorted(set(processes_of_uids(tracker.uids)) | set(processes_with(ctx.token)))
+        procs = set(processes_of_uids(tracker.uids)) | set(processes_with(ctx.token))
+        procs = sorted(procs | set(processes_in_containers(tracker.containers)))
         containers = live_containers(tracker.containers)
         folders = [str(f) for f in tracker.folders if f.exists()]
         if (not procs and not containers and not folders) or time.monotonic() > deadline:
@@ -453,14 +452,30 @@ def leftovers(tracker: Tracker, ctx: Context, wait_s: float = 5.0) -> tuple[list
 def live_containers(ids: list[str]) -> list[str]:
     if not ids:
         return []
-    from agentevo.envs.sandbox.docker import client
+    from agentevo.envs.sandbox.docker import client, sandbox_containers
 
     c = client()
     try:
-        alive = {x.id for x in c.containers.list(all=True, filters={"label": "agentevo.sandbox"})}
+        alive = {info["Id"] for info in sandbox_containers(c)}
     finally:
         c.close()
     return [i[:12] for i in ids if i in alive]
+
+
+def processes_in_containers(ids: list[str]) -> list[int]:
+    """Host pids whose cgroup names one of these containers."""
+    if not ids:
+        return []
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cgroup") as fh:
+                groups = fh.read()
+        except OSError:
+            continue
+        if any(cid in groups for cid in ids):
+            found.append(int(pid))
+    return found
 
 
 def host_process_count() -> int:

@@ -84,21 +84,27 @@ def available() -> bool:
 # --- ownership and orphan reaping ---------------------------------------------------------------------
 
 
+def sandbox_containers(c: docker.DockerClient, label: str = LABEL) -> list[dict[str, Any]]:
+    """Sandbox containers as the engine lists them (Id, Labels, State): one call, no per-container
+    lookups that could race with auto-removal."""
+    return c.api.containers(all=True, filters={"label": label})
+
+
 def reap_orphans(c: docker.DockerClient) -> list[str]:
     """Remove sandbox containers whose owning process is gone (it crashed before it could close them)."""
     import docker
 
     removed = []
-    for container in c.containers.list(all=True, filters={"label": LABEL}):
-        if alive(container.labels.get(OWNER, "")):
+    for info in sandbox_containers(c):
+        if alive((info.get("Labels") or {}).get(OWNER, "")):
             continue
         try:
-            container.remove(force=True)
-            removed.append(container.short_id)
+            c.api.remove_container(info["Id"], force=True)
+            removed.append(info["Id"][:12])
         except docker.errors.NotFound:
             continue
         except docker.errors.APIError as exc:  # already being removed
-            log.debug("reaping %s: %s", container.short_id, exc)
+            log.debug("reaping %s: %s", info["Id"][:12], exc)
     if removed:
         log.info("removed %d orphaned sandbox container(s): %s", len(removed), ", ".join(removed))
     return removed
@@ -113,9 +119,9 @@ def reap_once(c: docker.DockerClient) -> None:
         reap_orphans(c)
 
 
-def own_containers(c: docker.DockerClient, *, everyone: bool = False) -> list[Any]:
-    filters = {"label": LABEL} if everyone else {"label": f"{OWNER}={host_owner_tag()}"}
-    return c.containers.list(all=True, filters=filters)
+def own_containers(c: docker.DockerClient) -> list[str]:
+    """Ids of the sandbox containers this process owns."""
+    return [info["Id"] for info in sandbox_containers(c, f"{OWNER}={host_owner_tag()}")]
 
 
 # --- the sandbox ----------------------------------------------------------------------------------------
