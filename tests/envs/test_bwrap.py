@@ -96,10 +96,13 @@ def test_the_workspace_has_a_disk_quota(sandbox):
 
 
 @ROOT
-def test_what_a_crashed_owner_left_is_reaped():
-    # a child process opens a sandbox and dies without closing it
+def test_a_crashed_owner_leaves_no_process_and_its_leftovers_are_reaped():
+    """The owner dies without closing: its sandbox's processes die with it; folder and cgroup are reaped."""
+    marker = f"agentevo-test-crash-{os.getpid()}"
     code = (
         "import os\nfrom agentevo.envs.sandbox.bwrap import BwrapSandbox\nsb = BwrapSandbox()\n"
+        f"sb.exec(\"setsid -f python3 -c 'import time; time.sleep(600)' {marker} >/dev/null 2>&1\")\n"
+        f"assert '{marker}' in sb.exec('ps -eo args').stdout\n"
         "print(sb.root, sb.group.name if sb.group else '', flush=True)\nos._exit(0)\n"
     )
     out = subprocess.run(
@@ -111,6 +114,10 @@ def test_what_a_crashed_owner_left_is_reaped():
         check=True,
     )
     folder, group = [*out.stdout.split(), ""][:2]
+    deadline = time.monotonic() + 5
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_with(marker) == []
     assert Path(folder).name.startswith(PREFIX) and Path(folder).exists()
     removed = reap()
     assert folder in removed and not Path(folder).exists()
