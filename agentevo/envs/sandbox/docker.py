@@ -221,12 +221,12 @@ class DockerSandbox:
         argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
         timeout = timeout_s or self.limits.timeout_s
         with self.lock:
-            note = self.revive()
+            note = ""
             result = self.run(argv, timeout=timeout, stdin=stdin, cap=self.limits.output_bytes)
-            if (
-                result.killed == NOT_STARTED
-            ):  # the container was dying as the exec came: the command never ran
-                note = self.revive() or note
+            if result.killed == NOT_STARTED:
+                # the container had ended (a command killed its main process): the command never ran, so
+                # it runs again in a fresh container
+                note = self.revive()
                 result = self.run(argv, timeout=timeout, stdin=stdin, cap=self.limits.output_bytes)
         if note:
             result = result.model_copy(update={"stderr": note + result.stderr})
@@ -297,7 +297,6 @@ class DockerSandbox:
 
     def revive(self) -> str:
         """A command may have ended the container (killed its main process): start a fresh one."""
-
         if self.running():
             return ""
         self.replace()

@@ -135,7 +135,8 @@ def build_image(
     lock_dir = cache_dir()
     lock_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_dir / "sandbox-build.lock")):
-        if not force and image_exists(client, recipe.tag):
+        previous = client.images.get(recipe.tag).id if image_exists(client, recipe.tag) else None
+        if previous and not force:
             return summary(client, recipe.tag, built=False, started=started)
         check_build_tools()
         scratch = Path(tempfile.mkdtemp(prefix="agentevo-image-", dir=scratch_dir()))
@@ -149,6 +150,8 @@ def build_image(
         except BaseException:
             remove_quietly(client, image_id)
             raise
+        if previous and previous != image_id:  # a forced rebuild: the old image lost its tag
+            remove_quietly(client, previous, force=False)
         return summary(client, recipe.tag, built=True, started=started)
 
 
@@ -286,9 +289,9 @@ def smoke_test(client: docker.DockerClient, image_id: str, recipe: Recipe, repor
         raise SandboxError(f"the built image failed its smoke test (printed {output[:200]!r})")
 
 
-def remove_quietly(client: docker.DockerClient, image_id: str) -> None:
+def remove_quietly(client: docker.DockerClient, image_id: str, *, force: bool = True) -> None:
     try:
-        client.images.remove(image_id, force=True)
+        client.images.remove(image_id, force=force)
     except Exception:  # the build already failed; report that, not the cleanup
         pass
 
