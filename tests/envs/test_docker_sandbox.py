@@ -134,10 +134,12 @@ def test_a_failed_build_tags_nothing(tmp_path, monkeypatch, docker_image):
     broken = load_recipe()
     engine = client()
     try:
-        before = {i.id for i in engine.images.list(all=True)}
+        images = {i["Id"] for i in engine.api.images(all=True)}
+        containers = {c["Id"] for c in engine.api.containers(all=True)}
         with pytest.raises(SandboxError, match="smoke test"):
             build_image(engine, broken)
-        assert {i.id for i in engine.images.list(all=True)} == before
+        assert {i["Id"] for i in engine.api.images(all=True)} == images  # nothing tagged, nothing dangling
+        assert {c["Id"] for c in engine.api.containers(all=True)} == containers
         assert not engine.images.list(name=broken.tag)
     finally:
         engine.close()

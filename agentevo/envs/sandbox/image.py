@@ -274,19 +274,26 @@ def smoke_test(client: docker.DockerClient, image_id: str, recipe: Recipe, repor
     import docker.errors
 
     report("test", "python3 in a container")
+    container = None
     try:
-        output = client.containers.run(
-            image_id,
-            ["python3", "-c", SMOKE_TEST],
-            remove=True,
-            network_mode="none",
-            user=f"{recipe.uid}:{recipe.uid}",
+        container = client.containers.create(
+            image_id, ["python3", "-c", SMOKE_TEST], network_mode="none", user=f"{recipe.uid}:{recipe.uid}"
         )
+        container.start()
+        container.wait(timeout=120)
+        output = container.logs(stdout=True, stderr=True)
     except docker.errors.DockerException as exc:
-        raise SandboxError(f"the built image failed its smoke test: {exc}") from None
-    got = output.decode().split()
+        raise SandboxError(f"the built image failed its smoke test: {first_line(exc)}") from None
+    finally:
+        if container is not None:
+            container.remove(force=True)
+    got = output.decode(errors="replace").split()
     if got != ["3", str(recipe.uid)]:
         raise SandboxError(f"the built image failed its smoke test (printed {output[:200]!r})")
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def remove_quietly(client: docker.DockerClient, image_id: str, *, force: bool = True) -> None:
