@@ -12,7 +12,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup system venv run test test-fast test-slow check fmt lint bench clean
+.PHONY: setup system venv services run test test-fast test-slow check fmt lint bench clean
 
 setup: system venv
 
@@ -37,16 +37,23 @@ $(STAMP): pyproject.toml Makefile
 	  browsergym-core==0.14.3 browsergym-miniwob==0.14.3
 	rm -f $(VENV)/.installed-*; touch $@
 
-run: setup
+# The docker sandbox: start dockerd when none answers (needs root; see .ci/dockerd) and build the sandbox
+# image from Debian packages (a no-op when up to date; ~2-3 min the first time). Never fails: without an
+# engine `auto` uses bubblewrap and the docker tests skip, saying why.
+services: venv
+	@.ci/dockerd
+	@if docker version >/dev/null 2>&1; then $(BIN)/agentevo sandbox build || echo "sandbox image: build failed, docker sandboxes unavailable"; fi
+
+run: setup services
 	$(BIN)/agentevo run --suite humaneval --limit 8 --max-steps 3 --model local/smollm2
 
-test: setup
+test: setup services
 	$(PY) -m pytest -q
 
-test-fast: setup
+test-fast: setup services
 	$(PY) -m pytest -q -m "not slow"
 
-test-slow: setup
+test-slow: setup services
 	$(PY) -m pytest -q -m slow
 
 fmt: venv
@@ -58,7 +65,7 @@ lint: venv
 
 check: lint test
 
-bench: setup
+bench: setup services
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
