@@ -14,6 +14,7 @@ from agentevo import __version__
 from agentevo.console import err, out, print_json
 from agentevo.errors import AgentevoError, ConfigError
 from agentevo.runs.commands import run_command, runs_app
+from agentevo.tools.commands import tools_app
 
 app = typer.Typer(
     name="agentevo",
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
+app.add_typer(tools_app, name="tools")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
