@@ -14,14 +14,16 @@ from agentevo.tools.settings import ArchiveSettings
 BACKEND = "bwrap" if available() else "local"
 
 
-def make_archive(root: Path, **settings) -> FileToolArchive:
+def make_archive(root: Path, envs=None, **settings) -> FileToolArchive:
     opts = {"sandbox": BACKEND, "test_timeout_s": 5.0, "call_timeout_s": 5.0, "embedder": "hash", **settings}
-    return FileToolArchive(root, settings=ArchiveSettings(**opts), embedder=HashEmbedder())
+    return FileToolArchive(root, settings=ArchiveSettings(**opts), embedder=HashEmbedder(), envs=envs)
 
 
-def code_tool(name: str, body: str, tests: str, *, doc: str = "", params: str = "a: int, b: int") -> Tool:
+def code_tool(
+    name: str, body: str, tests: str, *, doc: str = "", params: str = "a: int, b: int", returns: str = "int"
+) -> Tool:
     doc = doc or f"{name.replace('_', ' ').capitalize()}."
-    source = f'def {name}({params}) -> int:\n    """{doc}"""\n' + "".join(
+    source = f'def {name}({params}) -> {returns}:\n    """{doc}"""\n' + "".join(
         "    " + line + "\n" for line in dedent(body).strip().splitlines()
     )
     return Tool(name=name, kind="code", description="", source=source, tests=dedent(tests).lstrip())
