@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 PROMPTS = Path(__file__).parent / "prompts"
 FIELD = re.compile(r"^\s*(NAME|KIND|ARGS)\s*:\s*(.+?)\s*$", re.M)
 FILE_BLOCK = re.compile(
-    r"(?:^[#*\s]*(?P<head>(?:test_)?tool\.py)[*:\s]*\n)?```[ \t]*(?:python|py)?[ \t]*(?P<label>(?:test_)?tool\.py)?"
+    r"(?:^[#*\s]*(?P<head>(?:test_)?tool\.py)[*:\s]*\n)?"  # a heading line naming the file, or
+    r"```[ \t]*(?:python|py)?[ \t]*(?P<label>(?:test_)?tool\.py)?"  # the name after the fence's language
     r"[ \t]*\n(?P<body>.*?)```",
     re.S | re.M,
 )
@@ -60,7 +61,7 @@ class Proposal:
 
 
 def parse_proposal(text: str, kind: str) -> Proposal:
-    fields = {k: v for k, v in FIELD.findall(text)}
+    fields = dict(FIELD.findall(text))
     files: dict[str, str] = {}
     for m in FILE_BLOCK.finditer(text):
         label = (

@@ -35,7 +35,8 @@ def has_close_elements(numbers: list[float], threshold: float) -> bool:
 
 BUGGY = proposal("    return any(abs(a - b) <= threshold for a in numbers for b in numbers)")
 FIXED = proposal(
-    "    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for j, b in enumerate(numbers) if i != j)"
+    "    pairs = [(a, b) for i, a in enumerate(numbers) for j, b in enumerate(numbers) if i != j]\n"
+    "    return any(abs(a - b) < threshold for a, b in pairs)"
 )
 
 
