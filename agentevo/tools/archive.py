@@ -32,6 +32,8 @@ from agentevo.tools.settings import ArchiveSettings
 
 log = logging.getLogger(__name__)
 
+DUPLICATE_CANDIDATES = 3  # tools tried as twins of a new one (each try is two sandboxed test runs)
+
 
 class ToolTampered(ToolRejected):
     """A tool's files differ from what was registered."""
@@ -203,10 +205,19 @@ class FileToolArchive:
 
     # --- duplicates -------------------------------------------------------------------------------------
     def find_duplicate(self, tool: Tool) -> Tool | None:
-        """An active tool of the same kind and parameters that passes the new tool's tests, and vice versa."""
-        for row in self.registry.rows(status="active", kind=tool.kind):
-            if row.parameters != tool.parameters or row.name == tool.name:
-                continue
+        """An active tool of the same kind and parameters that passes the new tool's tests, and vice versa.
+
+        Only the few nearest by description are tried, so registering stays linear in the archive's size."""
+        rows = [
+            r
+            for r in self.registry.rows(status="active", kind=tool.kind)
+            if r.parameters == tool.parameters and r.name != tool.name
+        ]
+        if len(rows) > DUPLICATE_CANDIDATES:
+            self.ensure_embeddings(rows)
+            vec = self.embedder([embedding_text(tool.name, tool.description)])[0]
+            rows = sorted(rows, key=lambda r: -cosine(vec, r.embedding or []))[:DUPLICATE_CANDIDATES]
+        for row in rows:
             try:
                 other = self.get(row.name, row.version)
             except ToolTampered:
