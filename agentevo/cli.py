@@ -11,6 +11,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from agentevo import __version__
+from agentevo.benchmarks.webarena.commands import score_command
 from agentevo.console import err, out, print_json
 from agentevo.errors import AgentevoError, ConfigError
 from agentevo.runs.commands import run_command, runs_app
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
 app.add_typer(tools_app, name="tools")
+app.command("score")(score_command)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
