@@ -21,6 +21,7 @@ SUITE_MODULES = (
     "agentevo.benchmarks.humaneval",
     "agentevo.benchmarks.webarena",
     "agentevo.benchmarks.miniwob",
+    "agentevo.benchmarks.os",
 )
 
 
