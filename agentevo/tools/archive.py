@@ -75,7 +75,7 @@ class FileToolArchive:
         self.registry = Registry(url or self.settings.db or default_url(self.root))
         self._embedder = embedder
         self.sandbox_factory = sandbox_factory or sandbox_factory_for(self.settings)
-        self.envs: EnvFactory = envs or SuiteEnvs(self.root.parent)
+        self.envs: EnvFactory = envs or SuiteEnvs(self.root.parent, sandbox=self.settings.sandbox)
         self.gate = Gate(
             self.sandbox_factory,
             envs=self.envs,

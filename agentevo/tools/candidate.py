@@ -20,6 +20,9 @@ class Replay(Record):
     args: dict[str, Any] = Field(default_factory=dict)
     reward: float = 1.0
     trajectory_id: str = ""
+    finish: Literal["", "finish", "answer-output"] = ""
+    """How the source episode ended after the tool's work: nothing more (the page or task ended it), the
+    `finish` action, or answering with the tool's output."""
 
 
 @dataclass

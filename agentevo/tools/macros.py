@@ -42,7 +42,7 @@ def perform_script(script: Any, env: Environment) -> Outcome:
     danger = shell_danger(script)
     if danger:
         return refused(f"refused to run the script: {danger}")
-    action = Action(name="bash", args={"command": script}, raw=script)
+    action = Action(name="bash", args={"script": script}, raw=script)
     obs = env.step(action)
     step = Step(index=0, action=action, observation=obs)
     return Outcome(obs, ok=obs.error is None, error=obs.error or "", steps=[step])

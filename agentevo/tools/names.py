@@ -27,7 +27,7 @@ INJECTION = re.compile(
     r"(?i)\bignore\b.{0,30}\b(?:previous|prior|above|other|all)\b|\bdisregard\b|\balways\s+(?:call|use|run|invoke)"
     r"|\byou\s+(?:must|should\s+always)\b|\bimportant\s*[:!]|\bsystem\s+prompt\b|\binstead\s+of\b"
     r"|\bdo\s+not\s+(?:use|call)\b|\bbefore\s+(?:any|every)\s+other\b|\boverride\b|<\||\[/?INST\]|```"
-    r"|\b(?:https?|file)://|\bapi[_ -]?keys?\b|\bpasswords?\b|\bcredentials?\b|\bexfiltrat"
+    r"|\b(?:https?|file)://|\bapi[_ -]?keys?\b|\bexfiltrat|\bsend\b.{0,40}\b(?:secret|token|key)s?\b"
 )
 MAX_DESCRIPTION = 400
 

@@ -47,11 +47,15 @@ def current_task(stored: Task) -> Task:
 class SuiteEnvs:
     """One environment per suite, made the way the runner makes them, kept until `close`."""
 
-    def __init__(self, workspace: Path, config: object | None = None) -> None:
+    def __init__(self, workspace: Path, config: object | None = None, *, sandbox: str | None = None) -> None:
         from agentevo.config import RunConfig
 
         self.workspace = workspace
         self.config = config if config is not None else RunConfig()
+        if sandbox is not None:  # replays run where the archive's tools run
+            self.config = self.config.model_copy(
+                update={"sandbox": self.config.sandbox.model_copy(update={"backend": sandbox})}
+            )  # type: ignore[attr-defined]
         self.envs: dict[str, Environment] = {}
 
     def __call__(self, task: Task) -> Environment:
@@ -76,6 +80,15 @@ class SuiteEnvs:
                 log.warning("closing a replay environment raised", exc_info=True)
 
 
+def end_episode(spec: Replay, output: str, env: Environment, index: int) -> Step:
+    """End the episode the way its source did: `finish`, or answer with what the tool printed."""
+    if spec.finish == "finish":
+        action = Action(name="finish")
+    else:
+        action = Action(name="answer", args={"answer": output.strip()})
+    return Step(index=index, action=action, observation=env.step(action))
+
+
 def replay(tool: Tool, spec: Replay, envs: EnvFactory, executor: ToolExecutor) -> ReplayResult:
     try:
         task = current_task(spec.task)
@@ -88,6 +101,8 @@ def replay(tool: Tool, spec: Replay, envs: EnvFactory, executor: ToolExecutor) -
         else:
             performed = executor.perform(tool, spec.args, env)
             steps, error = performed.steps, performed.error
+            if performed.ok and spec.finish:
+                steps.append(end_episode(spec, performed.observation.text, env, len(steps)))
         traj = Trajectory(
             id=f"replay:{tool.name}@{tool.version}",
             run_id="replay",

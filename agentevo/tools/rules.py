@@ -116,8 +116,12 @@ SHELL_DANGER = [
         "network",
     ),
     (re.compile(r"/dev/(?:tcp|udp)/"), "network"),
-    (command("env", "printenv", "export", "set", "declare"), "environment"),
-    (re.compile(r"\$\{?[A-Z_][A-Z0-9_]*"), "environment"),
+    (command("printenv"), "environment"),
+    (
+        re.compile(CMD + r"(?:env|set|export(?:\s+-p)?|declare\s+-[px]+)(?=\s*(?:$|[;&|>)]))", re.M),
+        "environment",
+    ),
+    (re.compile(r"\$\{?(?!(?:HOME|PWD|OLDPWD|RANDOM|IFS|LINENO)\b)[A-Z_][A-Z0-9_]*"), "environment"),
     (re.compile(r"/proc/[^\s/]+/environ"), "environment"),
     (
         command(
