@@ -22,8 +22,13 @@ from agentevo.tools.names import ACTION_VERBS, IMPERSONATED
 from agentevo.tools.signature import NAME
 
 QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|'([^']+)'|`([^`]+)`")
+CHOICE_ROLES = frozenset({"radio", "checkbox", "option", "link", "tab", "treeitem", "menuitem", "listitem"})
 SKIPPED = {"scroll"}  # locators scroll by themselves
 TAB_ACTIONS = {"new_tab", "tab_focus", "close_tab"}
+STOPWORDS = frozenset(
+    "the and a an of on in into to for from with named called labeled labelled enter type click select press "
+    "choose search find write put pick set fill".split()
+)
 MAX_STEPS = 40
 
 
@@ -47,9 +52,16 @@ class Params:
             return self.names[value]
         if value not in self.quoted and (quoted_only or value not in self.instruction):
             return None
-        name = unique(identifier(hint), set(self.names.values()))
+        name = unique(identifier(self.word_before(value) or hint), set(self.names.values()))
         self.names[value] = name
         return name
+
+    def word_before(self, value: str) -> str:
+        """The noun that introduces a quoted value ('the username "x"' → username), if there is one."""
+        at = self.instruction.find(value)
+        words = re.findall(r"[A-Za-z]+", self.instruction[: max(at, 0)])
+        word = words[-1].lower() if words else ""
+        return word if len(word) > 2 and word not in STOPWORDS else ""
 
 
 def identifier(hint: str) -> str:
@@ -121,13 +133,21 @@ def value_or_param(params: Params, value: str, hint: str, *, quoted_only: bool) 
 
 def compile_steps(traj: Trajectory, params: Params) -> list[Step]:
     steps: list[Step] = []
-    for s in traj.steps:
+    seen = pages_seen(traj)
+    for i, s in enumerate(traj.steps):
         a = s.action
         if a is None or a.name in SKIPPED or s.observation.error:
             continue  # failed actions changed nothing worth repeating
         if a.name in TAB_ACTIONS:
             raise NotCompilable(f"tab actions ({a.name}) are not compiled")
-        step = compile_action(a.name, a.args, s.observation.meta.get("target"), params)
+        target = s.observation.meta.get("target")
+        step = compile_action(a.name, a.args, target, params)
+        if step is not None and isinstance(target, dict) and a.args.get("id") is not None:
+            nth = ordinal(
+                seen.get(i, ""), str(a.args["id"]), str(target["role"]), str(target.get("name", ""))
+            )
+            if nth:
+                step["nth"] = lit(nth)
         if step is not None:
             steps.append(step)
     if not steps:
@@ -137,15 +157,37 @@ def compile_steps(traj: Trajectory, params: Params) -> list[Step]:
     return steps
 
 
+def pages_seen(traj: Trajectory) -> dict[int, str]:
+    """The page text the model saw before each step: the user message before that step's reply."""
+    seen: dict[int, str] = {}
+    at = 0
+    messages = list(traj.messages)
+    for i, step in enumerate(traj.steps):
+        for j in range(at, len(messages)):
+            m = messages[j]
+            if m.get("role") == "assistant" and m.get("content") == step.model_reply and j > 0:
+                seen[i] = str(messages[j - 1].get("content", ""))
+                at = j + 1
+                break
+    return seen
+
+
+def ordinal(page: str, element_id: str, role: str, name: str) -> int:
+    """Which of the page's elements with this role and name the id was (0 = the first)."""
+    same = re.findall(rf"^\s*\[(\d+)\] {re.escape(role)} '{re.escape(name)}'", page, re.M)
+    return same.index(element_id) if element_id in same else 0
+
+
 def compile_action(name: str, args: dict[str, Any], target: Any, params: Params) -> Step | None:
     if name in ("click", "hover", "type"):
         if not isinstance(target, dict) or "role" not in target:
             raise NotCompilable(f"{name} without a recorded target role and name")
         role, label = str(target["role"]), str(target.get("name", ""))
+        choice = name == "click" and role in CHOICE_ROLES  # what to pick is what varies between instances
         step: Step = {
             "do": lit(name),
             "role": lit(role),
-            "name": value_or_param(params, label, role, quoted_only=True),
+            "name": value_or_param(params, label, role, quoted_only=not choice),
         }
         if name == "type":
             text = str(args.get("text", ""))
@@ -196,12 +238,18 @@ def split_on(pieces: list[Const | Ref], form: str, ref: Ref) -> list[Const | Ref
     return out
 
 
+def instruction_of(traj: Trajectory) -> str:
+    """What the agent was asked: the page's own utterance (MiniWoB++) when there is one."""
+    first = traj.steps[0].observation.meta.get("objective") if traj.steps else None
+    return str(traj.details.get("utterance") or first or traj.task.instruction)
+
+
 def tool_name(traj: Trajectory, params: Params) -> str:
     template = traj.task.template_id.split(".")[-1]
     if template and not template.isdigit() and template != traj.task.id:
         name = slug(template)
     else:
-        text = traj.task.instruction
+        text = params.instruction
         for value in params.names:
             text = text.replace(value, " ")
         name = slug(" ".join(text.split()[:6]))
@@ -211,7 +259,7 @@ def tool_name(traj: Trajectory, params: Params) -> str:
 
 
 def description(traj: Trajectory, params: Params) -> str:
-    text = traj.task.instruction
+    text = params.instruction
     for value, name in params.names.items():
         text = text.replace(value, f"<{name}>")
     return "Web macro for tasks like: " + " ".join(text.split())[:240]
@@ -243,7 +291,7 @@ def render_tests(name: str, steps: list[Step], args: dict[str, str]) -> str:
 
 
 def compile_web(traj: Trajectory) -> Candidate:
-    params = Params(traj.task.instruction)
+    params = Params(instruction_of(traj))
     steps = compile_steps(traj, params)
     name = tool_name(traj, params)
     header = f"Compiled from {traj.task.id} (trajectory {traj.id}): a web macro."

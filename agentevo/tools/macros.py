@@ -96,7 +96,15 @@ def web_step(step: dict[str, Any], env: Environment) -> tuple[Action, Observatio
         if act is None:
             return action, Observation(text="", error="this environment cannot act by role and name")
         text = step.get("text") if do == "type" else None
-        return action, act(do, step["role"], step["name"], text, enter=bool(step.get("enter", True)))
+        nth = step.get("nth", 0)
+        return action, act(
+            do,
+            step["role"],
+            step["name"],
+            text,
+            enter=bool(step.get("enter", True)),
+            nth=nth if isinstance(nth, int) else 0,
+        )
     if do == "goto":
         url = same_site(str(step.get("url", "")), env)
         if url is None:
@@ -122,6 +130,7 @@ def describe(step: dict[str, Any]) -> str:
     do = step.get("do")
     if do in BY_ROLE:
         text = f" [{step.get('text')}]" if do == "type" else ""
-        return f"{do} {step.get('role')} {step.get('name')!r}{text}"
+        nth = f" #{step['nth'] + 1}" if isinstance(step.get("nth"), int) and step["nth"] else ""
+        return f"{do} {step.get('role')} {step.get('name')!r}{nth}{text}"
     detail = step.get("key") or step.get("url") or step.get("answer") or ""
     return f"{do} [{detail}]" if detail else str(do)

@@ -10,12 +10,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentevo.errors import AgentevoError
 from agentevo.protocols import Environment
 from agentevo.records import Action, Step, Task, Tool, Trajectory
 from agentevo.tools.candidate import Replay
 from agentevo.tools.execute import ToolExecutor
+
+if TYPE_CHECKING:
+    from agentevo.benchmarks import EnvContext
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +62,22 @@ class SuiteEnvs:
             )  # type: ignore[attr-defined]
         self.envs: dict[str, Environment] = {}
 
+    def context(self) -> EnvContext:
+        """The context a suite builds an environment from, as the runner would give it."""
+        from agentevo.benchmarks import EnvContext
+
+        return EnvContext(
+            config=self.config,  # type: ignore[arg-type]
+            workspace=self.workspace,
+            run_dir=self.workspace / "runs",
+            options=dict(self.config.environment.options),  # type: ignore[attr-defined]
+        )
+
     def __call__(self, task: Task) -> Environment:
-        from agentevo.benchmarks import EnvContext, get_suite
+        from agentevo.benchmarks import get_suite
 
         if task.suite not in self.envs:
-            ctx = EnvContext(
-                config=self.config,  # type: ignore[arg-type]
-                workspace=self.workspace,
-                run_dir=self.workspace / "runs",
-                options=dict(self.config.environment.options),  # type: ignore[attr-defined]
-            )
-            self.envs[task.suite] = get_suite(task.suite).make_env(ctx)
+            self.envs[task.suite] = get_suite(task.suite).make_env(self.context())
         return self.envs[task.suite]
 
     def close(self) -> None:
