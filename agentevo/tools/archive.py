@@ -334,11 +334,11 @@ class FileToolArchive:
             self.registry.save(row)
 
     def scored(
-        self, query: str, *, k: int = 5, kind: str | None = None, suite: str | None = None
+        self, query: str, *, k: int = 5, kind: str | None = None, suite: str | None = None, template: str = ""
     ) -> list[tuple[Tool, float]]:
         rows = self.registry.rows(status="active", kind=kind)
         if suite is not None and self.settings.same_suite:
-            rows = [r for r in rows if (r.scope or {}).get("suite", "") in ("", suite)]
+            rows = [r for r in rows if in_scope(r.scope or {}, suite, template)]
         if not rows or k <= 0:
             return []
         self.ensure_embeddings(rows)
@@ -353,9 +353,9 @@ class FileToolArchive:
         return found
 
     def search(
-        self, query: str, *, k: int = 5, kind: str | None = None, suite: str | None = None
+        self, query: str, *, k: int = 5, kind: str | None = None, suite: str | None = None, template: str = ""
     ) -> list[Tool]:
-        return [t for t, _ in self.scored(query, k=k, kind=kind, suite=suite)]
+        return [t for t, _ in self.scored(query, k=k, kind=kind, suite=suite, template=template)]
 
     # --- status and statistics --------------------------------------------------------------------------
     def retire(self, name: str, reason: str = "", version: int | None = None) -> None:
@@ -402,6 +402,11 @@ class FileToolArchive:
         )
         if outcome == "failed":
             check_retirement(self, name, version)
+
+
+def in_scope(scope: dict[str, Any], suite: str, template: str) -> bool:
+    """Offered in its own suite, or on its own template in another suite (miniwob-lite → miniwob)."""
+    return scope.get("suite", "") in ("", suite) or bool(template and scope.get("template") == template)
 
 
 def embedding_text(name: str, description: str) -> str:

@@ -32,8 +32,11 @@ class ToolRecall:
         )
 
     def recall(self, task: Task, observation: Observation) -> Recollection:
+        query = str(observation.meta.get("objective") or task.instruction)  # a page's own utterance says more
         try:
-            tools = self.archive.search(task.instruction, k=self.k, kind=task.kind, suite=task.suite)
+            tools = self.archive.search(
+                query, k=self.k, kind=task.kind, suite=task.suite, template=task.template_id
+            )
         except AgentevoError as exc:  # a broken archive must not break the episode
             log.warning("tool recall failed: %s", exc)
             return Recollection()

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 
@@ -108,6 +108,12 @@ def step_lines(traj: Trajectory) -> list[dict[str, str]]:
     return lines
 
 
+def ending(traj: Trajectory) -> Literal["", "finish", "answer-output"]:
+    """How an OS episode ended after its commands: the replay of a tool made from it ends the same way."""
+    last = next((s.action.name for s in reversed(traj.steps) if s.action is not None), "")
+    return {"finish": "finish", "answer": "answer-output"}.get(last, "")  # type: ignore[return-value]
+
+
 def clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n] + " …"
 
@@ -190,7 +196,11 @@ class LLMSynthesiser:
             if t.task.meta.get("entry_point") != p.name or "def check(" not in t.task.meta.get("tests", ""):
                 return []
             return [Replay(task=replay_task(t.task), reward=t.reward, trajectory_id=t.id)]
-        return [Replay(task=replay_task(t.task), args=p.args, reward=t.reward, trajectory_id=t.id)]
+        return [
+            Replay(
+                task=replay_task(t.task), args=p.args, reward=t.reward, trajectory_id=t.id, finish=ending(t)
+            )
+        ]
 
     def record_format_error(self, feedback: str, kind: str, trajectories: Sequence[Trajectory]) -> None:
         self.archive.registry.add(

@@ -118,3 +118,35 @@ def test_the_macro_solves_a_new_instance_with_new_arguments(learned, page):
 
 def objective_of(observation) -> str:
     return observation.meta["objective"]
+
+
+def test_a_later_episode_is_offered_the_macro_and_solves_the_page_in_one_call(learned):
+    """The recall query is the page's own utterance; the macro runs against the live page."""
+    calls = []
+
+    def caller(messages, tools):
+        page = last_user_text(messages)
+        calls.append("- click_button:" in str(messages))
+        return f'call click_button {{"button": "{quoted(objective(page))[0]}"}}'
+
+    suite = get_suite("miniwob-lite")
+    tasks = [t for t in suite.tasks("all") if t.id == "click-button/test"]  # held-out seeds
+    runner = Runner(
+        config=config(),
+        workspace=learned,
+        store=TrajectoryStore.for_workspace(learned),
+        model=FunctionModel(caller),
+        suite=suite,
+        show_progress=False,
+    )
+    archive = attach_tools(runner)
+    summary = runner.execute(runner.start(tasks), tasks)
+    archive.close()
+    traj = next(runner.store.trajectories([summary.run_id]))
+    assert calls == [True] and traj.outcome == "success" and len(traj.steps) == 1
+    assert traj.steps[0].action.args == {
+        "tool": "click_button",
+        "args": {"button": quoted(traj.details["utterance"])[0]},
+    }
+    stats = FileToolArchive.for_workspace(learned, settings_for(config())).get("click_button").stats
+    assert (stats.calls, stats.ok, stats.failed) == (1, 1, 0)

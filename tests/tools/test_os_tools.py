@@ -152,3 +152,40 @@ def test_verify_retires_a_shell_tool_whose_task_changed(workspace, os_tasks):
     assert (verdicts["make_private"].ok, verdicts["make_private"].action) == (False, "retired")
     assert verdicts["make_private"].detail.startswith("replay-failed: make-private-1: reward 0")
     assert archive.state() == {"count_matching_lines": 1}
+
+
+LLM_TOOL = '''NAME: count_level_lines
+KIND: os
+ARGS: {"level": "ERROR", "path": "/work/logs/app.log"}
+```python tool.py
+import shlex
+
+
+def count_level_lines(level: str, path: str) -> str:
+    """Print how many lines of a log file have the given level."""
+    return "grep -c " + shlex.quote(" " + level + " ") + " " + shlex.quote(path)
+```
+```python test_tool.py
+from tool import count_level_lines
+
+
+def test_script():
+    assert count_level_lines("WARN", "/work/a b.log") == "grep -c ' WARN ' '/work/a b.log'"
+```'''
+
+
+def test_an_llm_proposed_shell_tool_is_replayed_before_it_is_registered(workspace):
+    from agentevo.runs.store import TrajectoryStore
+    from agentevo.tools.synth import LLMSynthesiser
+
+    source = next(
+        t
+        for t in TrajectoryStore.for_workspace(workspace).trajectories()
+        if t.task.id == "count-matching-lines-1"
+    )
+    archive = archive_of(workspace)
+    tool = LLMSynthesiser(ScriptedModel([LLM_TOOL]), archive).synthesise([source])
+    archive.close()
+    assert tool is not None and tool.name == "count_level_lines"
+    replay = archive.replays("count_level_lines", 1)[0]
+    assert (replay.finish, replay.args) == ("answer-output", {"level": "ERROR", "path": "/work/logs/app.log"})
