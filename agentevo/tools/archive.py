@@ -100,9 +100,11 @@ class FileToolArchive:
         return self._embedder
 
     def release_envs(self) -> None:
-        """Close the environments replays opened (they are made again when next needed)."""
-        if isinstance(self.envs, SuiteEnvs):
-            self.envs.close()
+        """Close the environments replays opened (they are made again when next needed); never while
+        another thread's registration is replaying in them."""
+        with self._lock:
+            if isinstance(self.envs, SuiteEnvs):
+                self.envs.close()
 
     close = release_envs
 
@@ -116,6 +118,9 @@ class FileToolArchive:
         scope: Scope | None = None,
         origin: Origin = "user",
     ) -> Tool:
+        """Gate and store a tool (the ToolArchive protocol). `sandbox` is accepted for the protocol but not
+        used: every check runs in a fresh sandbox of its own, so one run can leave nothing for the next."""
+        del sandbox
         candidate = Candidate(tool=tool, scope=scope or Scope(), replays=list(replays), origin=origin)
         return self.submit(candidate).tool
 
