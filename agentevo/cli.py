@@ -16,6 +16,7 @@ from agentevo.console import err, out, print_json
 from agentevo.envs.sandbox.commands import sandbox_app
 from agentevo.errors import AgentevoError, ConfigError
 from agentevo.runs.commands import run_command, runs_app
+from agentevo.tools.commands import tools_app
 
 app = typer.Typer(
     name="agentevo",
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
+app.add_typer(tools_app, name="tools")
 app.command("score")(score_command)
 app.add_typer(sandbox_app, name="sandbox")
 

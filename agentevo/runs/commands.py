@@ -95,7 +95,7 @@ def build_runner(cfg: RunConfig, suite: Suite, workspace: Path, db: str | None, 
     suite.check(cfg)
     model = load_model(cfg.model, cache_path=workspace / "runs" / "responses.db")
     store = TrajectoryStore.for_workspace(workspace, db)
-    return Runner(
+    runner = Runner(
         config=cfg,
         workspace=workspace,
         store=store,
@@ -103,6 +103,11 @@ def build_runner(cfg: RunConfig, suite: Suite, workspace: Path, db: str | None, 
         suite=suite,
         show_progress=sys.stderr.isatty() or not json_mode,
     )
+    if cfg.archive.enabled:
+        from agentevo.tools.wiring import attach_tools
+
+        attach_tools(runner)
+    return runner
 
 
 def report(summary: RunSummary, json_mode: bool) -> None:
@@ -142,6 +147,10 @@ def run_command(
     seed: Annotated[int | None, typer.Option(help="Seed for sampling and task instances.")] = None,
     samples: Annotated[int | None, typer.Option(help="Episodes per task (seeds seed, seed+1, …).")] = None,
     sandbox: Annotated[str | None, typer.Option(help="auto, docker, bwrap or local.")] = None,
+    tools: Annotated[
+        str | None,
+        typer.Option("--tools", help="on: offer archived tools and learn new ones (archive.enabled)."),
+    ] = None,
     cache: Annotated[
         bool | None, typer.Option("--cache/--no-cache", help="Reuse cached model replies.")
     ] = None,
@@ -171,6 +180,7 @@ def run_command(
         "run.seed": seed,
         "run.samples": samples,
         "sandbox.backend": sandbox,
+        "archive.enabled": on_off("--tools", tools),
     }
     cfg = load_run_config(config, overrides)
     if cfg.model.seed is None:
@@ -180,12 +190,27 @@ def run_command(
     suite_obj = suite_for(cfg)
     tasks = select_tasks(suite_obj, cfg)
     runner = build_runner(cfg, suite_obj, ws, db, json_mode=json_mode)
-    manifest = runner.start(tasks, command=shlex.join(["agentevo", *sys.argv[1:]]))
+    extra = {"archive_state": tools_state(cfg, ws)} if cfg.archive.enabled else None
+    manifest = runner.start(tasks, command=shlex.join(["agentevo", *sys.argv[1:]]), extra=extra)
     err.print(
         f"run {manifest.run_id}: {len(tasks)} tasks of {suite_obj.name}/{cfg.environment.split}, "
         f"model {runner.model.name}"
     )
     report(runner.execute(manifest, tasks), json_mode)
+
+
+def on_off(flag: str, value: str | None) -> bool | None:
+    if value is None:
+        return None
+    if value not in ("on", "off"):
+        raise ConfigError(f"{flag} takes on or off, not {value!r}")
+    return value == "on"
+
+
+def tools_state(cfg: RunConfig, workspace: Path) -> dict[str, int]:
+    from agentevo.tools.wiring import archive_state
+
+    return archive_state(cfg, workspace)
 
 
 def resume_command(run_id: str, workspace: Path, db: str | None, json_mode: bool) -> None:

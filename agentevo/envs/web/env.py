@@ -138,10 +138,11 @@ class PlaywrightWebEnvironment:
         return self.thread.call(fn, *args, **kwargs)
 
     def act_by_role(
-        self, action: str, role: str, name: str, text: str | None = None, *, enter: bool = True
+        self, action: str, role: str, name: str, text: str | None = None, *, enter: bool = True, nth: int = 0
     ) -> Observation:
-        """Click, hover or type into the element with this role and accessible name (exact match)."""
-        return self.thread.call(self._act_by_role, action, role, name, text, enter)
+        """Click, hover or type into the element with this role and accessible name (exact match); `nth`
+        picks among several such elements (0 = the first in document order)."""
+        return self.thread.call(self._act_by_role, action, role, name, text, enter, nth)
 
     def open(self, url: str) -> Observation:
         """A fresh context showing `url` (for scoring a final state without an agent)."""
@@ -362,21 +363,27 @@ class PlaywrightWebEnvironment:
         if enter:
             self.page.keyboard.press("Enter")
 
-    def _act_by_role(self, action: str, role: str, name: str, text: str | None, enter: bool) -> Observation:
+    def _act_by_role(
+        self, action: str, role: str, name: str, text: str | None, enter: bool, nth: int = 0
+    ) -> Observation:
         if self.context is None:
             return Observation(text="", error="no task: reset first")
         error = None
         pages_before, navigations_before = len(self.context.pages), self._navigations[0]
         try:
             locator = locate(self.page, role, name)
-            if locator.count() == 0:
-                raise ActionFailed(f"no {role} named {name!r} on the page")
+            count = locator.count()
+            if count <= nth:
+                raise ActionFailed(
+                    f"no {role} named {name!r} on the page" + (f" (#{nth + 1})" if nth else "")
+                )
+            element = locator.nth(nth)
             if action == "click":
-                locator.first.click()
+                element.click()
             elif action == "hover":
-                locator.first.hover()
+                element.hover()
             elif action == "type":
-                locator.first.click()
+                element.click()
                 self._type(text or "", enter)
             else:
                 raise ActionFailed(f"act_by_role does click, hover or type, not {action!r}")
