@@ -1,0 +1,1 @@
+"""local-web (placeholder while building)."""

@@ -1,0 +1,223 @@
+"""What every local site shares: seed loading, in-memory state restored by reset, sessions, page rendering.
+
+State lives in memory as plain Python objects built from the site's `seed.json`; the pristine state is kept
+pickled, so a reset is one `pickle.loads` (milliseconds) under the site's lock. Sessions are stateless signed
+cookies, so a reset never logs anyone out and a Playwright storage state made once stays valid.
+Special routes on every site: `POST /__reset`, `GET /__state` (JSON, for checks and debugging),
+`GET /__health`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import os
+import pickle
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+
+from agentevo.envs.sites.http import App, Request, Response, html, json_response, redirect
+from agentevo.errors import EnvError
+
+CLOCK_FORMAT = "%Y-%m-%d %H:%M"
+SECRET = b"agentevo-local-sites"  # fixed on purpose: the sites are test fixtures, never deployed
+
+
+def assets_dir() -> Path:
+    """`environments/web` of this checkout, or AGENTEVO_SITES_DIR."""
+    explicit = os.environ.get("AGENTEVO_SITES_DIR")
+    path = Path(explicit) if explicit else Path(__file__).resolve().parents[3] / "environments" / "web"
+    if not (path / "shop" / "seed.json").is_file():
+        raise EnvError(f"local site assets not found in {path} (set AGENTEVO_SITES_DIR to environments/web)")
+    return path
+
+
+@functools.cache
+def load_seed(site: str) -> dict[str, Any]:
+    return json.loads((assets_dir() / site / "seed.json").read_text(encoding="utf-8"))
+
+
+def sign(site: str, key: str) -> str:
+    digest = hmac.new(SECRET, f"{site}:{key}".encode(), hashlib.sha256).hexdigest()[:24]
+    return f"{key}.{digest}"
+
+
+def verify(site: str, value: str) -> str | None:
+    key, _, _ = value.rpartition(".")
+    return key if key and hmac.compare_digest(sign(site, key), value) else None
+
+
+def money(cents: int) -> str:
+    return f"${cents / 100:,.2f}"
+
+
+def nice_date(stamp: str) -> str:
+    """'2024-03-05 14:07' → 'Mar 5, 2024' (the form the pages show and the tasks expect)."""
+    d = datetime.strptime(stamp, CLOCK_FORMAT)
+    return f"{d:%b} {d.day}, {d.year}"
+
+
+class Clock:
+    """The fixed clock: each new record is stamped a minute after the previous one, from the seed's `now`."""
+
+    def __init__(self, start: str) -> None:
+        self.start = datetime.strptime(start, CLOCK_FORMAT)
+        self.ticks = 0
+
+    def now(self) -> str:
+        self.ticks += 1
+        return (self.start + timedelta(minutes=self.ticks)).strftime(CLOCK_FORMAT)
+
+
+class Site:
+    """A resettable site: subclasses build `state` from the seed and add their routes in `routes()`."""
+
+    name = ""
+    title = ""
+    cookie = ""
+
+    def __init__(self) -> None:
+        self.assets = assets_dir()
+        self.pristine = pickle.dumps(self.build_state(load_seed(self.name)))
+        self.state: Any = pickle.loads(self.pristine)
+        self.resets = 0
+        self.app = App(self.name)
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(self.assets / self.name), str(self.assets / "common")]),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates.filters.update(money=money, date=nice_date, urlquote=lambda s: quote(str(s)))
+        self.common_routes()
+        self.routes()
+
+    # --- for subclasses -----------------------------------------------------------------------------
+    def build_state(self, seed: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def routes(self) -> None:
+        raise NotImplementedError
+
+    def login_key(self, username: str, password: str) -> str | None:
+        """The session key of the account these credentials open, or None."""
+        raise NotImplementedError
+
+    def display_name(self, key: str) -> str:
+        return key
+
+    def page_context(self) -> dict[str, Any]:
+        """What every page of the site needs besides its own context (navigation, labels)."""
+        return {}
+
+    # --- state --------------------------------------------------------------------------------------
+    def reset(self) -> float:
+        """Restore the seed; returns the seconds it took."""
+        started = time.perf_counter()
+        with self.app.lock:
+            self.state = pickle.loads(self.pristine)
+            self.resets += 1
+        return time.perf_counter() - started
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"site": self.name, "resets": self.resets, "state": to_jsonable(self.state)}
+
+    # --- sessions and pages -------------------------------------------------------------------------
+    def user(self, request: Request) -> str | None:
+        value = request.cookies.get(self.cookie)
+        return verify(self.name, value) if value else None
+
+    def storage_cookie(self, key: str, host: str = "127.0.0.1") -> dict[str, Any]:
+        """The session cookie of account `key`, in Playwright's storage-state form."""
+        return {
+            "name": self.cookie,
+            "value": sign(self.name, key),
+            "domain": host,
+            "path": "/",
+            "expires": -1,
+            "httpOnly": True,
+            "secure": False,
+            "sameSite": "Lax",
+        }
+
+    def render(self, template: str, request: Request, status: int = 200, **context: Any) -> Response:
+        key = self.user(request)
+        page = self.templates.get_template(template).render(
+            site_title=self.title,
+            user=self.display_name(key) if key else None,
+            user_key=key,
+            request=request,
+            **self.page_context(),
+            **context,
+        )
+        return html(page, status)
+
+    def login_required(self, request: Request) -> Response:
+        return redirect(f"/login?next={quote(request.full_path)}")
+
+    def common_routes(self) -> None:
+        app = self.app
+
+        @app.post("/__reset")
+        def reset(req: Request) -> Response:
+            seconds = self.reset()
+            return json_response({"site": self.name, "reset": True, "seconds": round(seconds, 6)})
+
+        @app.get("/__state")
+        def state(req: Request) -> Response:
+            return json_response(self.snapshot())
+
+        @app.get("/__health")
+        def health(req: Request) -> Response:
+            return json_response({"site": self.name, "ok": True, "resets": self.resets})
+
+        @app.get("/static/<name>")
+        def static(req: Request) -> Response:
+            path = self.assets / "common" / "static" / req.params["name"]
+            if not path.is_file() or path.suffix != ".css":
+                return html("<h1>Page not found</h1>", 404)
+            return Response(path.read_bytes(), content_type="text/css; charset=utf-8")
+
+        @app.get("/login")
+        def login_form(req: Request) -> Response:
+            return self.render("login.html", req, next=req.arg("next", "/"), error="")
+
+        @app.post("/login")
+        def login(req: Request) -> Response:
+            key = self.login_key(req.field("username"), req.field("password"))
+            target = req.field("next") or "/"
+            if key is None:
+                error = "The sign-in was incorrect or your account is disabled. Please try again."
+                return self.render("login.html", req, status=401, next=target, error=error)
+            return redirect(safe_target(target)).set_cookie(self.cookie, sign(self.name, key))
+
+        @app.post("/logout")
+        def logout(req: Request) -> Response:
+            return redirect("/").set_cookie(self.cookie, "", max_age=0)
+
+        self.app.not_found = lambda req: self.render("not_found.html", req, status=404)
+
+
+def safe_target(target: str) -> str:
+    """Only same-site paths after login (never an open redirect)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def to_jsonable(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: to_jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Clock):
+        return {"start": value.start.strftime(CLOCK_FORMAT), "ticks": value.ticks}
+    return value
