@@ -12,6 +12,7 @@ from rich.table import Table
 
 from agentevo import __version__
 from agentevo.console import err, out, print_json
+from agentevo.envs.sites.commands import sites_app
 from agentevo.errors import AgentevoError, ConfigError
 from agentevo.runs.commands import run_command, runs_app
 
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
+app.add_typer(sites_app, name="sites")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
