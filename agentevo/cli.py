@@ -11,6 +11,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from agentevo import __version__
+from agentevo.benchmarks.webarena.commands import score_command
 from agentevo.console import err, out, print_json
 from agentevo.envs.sites.commands import sites_app
 from agentevo.errors import AgentevoError, ConfigError
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
 app.add_typer(sites_app, name="sites")
+app.command("score")(score_command)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 

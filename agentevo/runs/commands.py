@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from agentevo.benchmarks import Suite, get_suite
+from agentevo.benchmarks import Suite, suite_for
 from agentevo.config import RunConfig, load_run_config, workspace_dir
 from agentevo.console import err, out, percent, print_json
 from agentevo.errors import ConfigError, SuiteError
@@ -117,6 +117,16 @@ def report(summary: RunSummary, json_mode: bool) -> None:
 
 def run_command(
     suite: Annotated[str | None, typer.Option("--suite", "-s", help="Suite name (agentevo suites).")] = None,
+    suite_file: Annotated[
+        Path | None,
+        typer.Option("--suite-file", help="A JSON file of your own WebArena-format task configs."),
+    ] = None,
+    flavour: Annotated[
+        str | None, typer.Option(help="Web evaluator rules: webarena, vab-lite or browsergym-lite.")
+    ] = None,
+    judge: Annotated[
+        str | None, typer.Option(help="Model string of the fuzzy_match judge (web suites).")
+    ] = None,
     split: Annotated[str | None, typer.Option(help="Split: train, test or all.")] = None,
     limit: Annotated[int | None, typer.Option(help="Run only the first N tasks.")] = None,
     task: Annotated[
@@ -148,6 +158,7 @@ def run_command(
         return resume_command(resume, ws, db, json_mode)
     overrides: dict[str, Any] = {
         "environment.suite": suite,
+        "environment.suite_file": str(suite_file) if suite_file else None,
         "environment.split": split,
         "environment.limit": limit,
         "environment.task_ids": task or None,
@@ -164,7 +175,9 @@ def run_command(
     cfg = load_run_config(config, overrides)
     if cfg.model.seed is None:
         cfg.model.seed = cfg.run.seed
-    suite_obj = get_suite(cfg.environment.suite)
+    extra = {"flavour": flavour, "judge": judge}
+    cfg.environment.options = {**cfg.environment.options, **{k: v for k, v in extra.items() if v is not None}}
+    suite_obj = suite_for(cfg)
     tasks = select_tasks(suite_obj, cfg)
     runner = build_runner(cfg, suite_obj, ws, db, json_mode=json_mode)
     manifest = runner.start(tasks, command=shlex.join(["agentevo", *sys.argv[1:]]))
@@ -181,7 +194,7 @@ def resume_command(run_id: str, workspace: Path, db: str | None, json_mode: bool
     store = TrajectoryStore.for_workspace(workspace, db)
     manifest = store.manifest(run_id)
     cfg = RunConfig.model_validate(manifest.config)
-    suite = get_suite(cfg.environment.suite)
+    suite = suite_for(cfg)
     runner = build_runner(cfg, suite, workspace, db, json_mode=json_mode)
     tasks = [t for t in suite.tasks("all") if t.id in set(manifest.task_ids)]
     err.print(f"resuming {run_id}")
