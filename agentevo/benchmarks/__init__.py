@@ -17,7 +17,11 @@ from agentevo.errors import SuiteError
 from agentevo.protocols import Environment
 from agentevo.records import Kind, Task
 
-SUITE_MODULES = ("agentevo.benchmarks.humaneval", "agentevo.benchmarks.webarena")
+SUITE_MODULES = (
+    "agentevo.benchmarks.humaneval",
+    "agentevo.benchmarks.webarena",
+    "agentevo.benchmarks.localweb",
+)
 
 
 @dataclass
@@ -41,6 +45,8 @@ class Suite:
     check: Callable[[RunConfig], None] = lambda cfg: None
     prompt_set: str = ""
     splits: tuple[str, ...] = ("train", "test")
+    make_instances: Callable[[str, int, int], list[Task]] | None = None
+    """Fresh practice instances of a template: (template_id, n, seed) → tasks, never held-out test ones."""
 
     def tasks(self, split: str = "test") -> list[Task]:
         tasks = self.load()

@@ -6,9 +6,10 @@
     sites.storage_state()            # Playwright storage state logged into every site
     sites.stop()
 
-Isolation between parallel workers: each worker gets its own SiteSet (its own ports and state) through
-`for_worker(n)`; the sets live as long as the process and stop at exit. Assets (templates, seed data) are in
-`environments/web/`.
+Isolation between parallel workers: each environment leases its own SiteSet (its own ports and state) with
+`lease()` and gives it back with `release()`; idle sets are reused, and all stop when the process exits.
+`RemoteSites` stands for sites another process serves (`agentevo sites up`). Assets (templates, seed data)
+are in `environments/web/`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from agentevo.envs.sites.base import Site, assets_dir, load_seed
 from agentevo.envs.sites.forum import Forum
@@ -63,7 +65,7 @@ class SiteSet:
     def storage_state(self, names: tuple[str, ...] | None = None) -> dict[str, Any]:
         """A Playwright storage state with the session cookie of each named site's task account."""
         chosen = names or tuple(self.sites)
-        cookies = [self.sites[n].storage_cookie(ACCOUNTS[n]["key"]) for n in chosen]
+        cookies = [self.sites[n].session_cookie(ACCOUNTS[n]["key"]) for n in chosen]
         return {"cookies": cookies, "origins": []}
 
     def stop(self) -> None:
@@ -72,25 +74,62 @@ class SiteSet:
         self.servers = {}
 
 
-_workers: dict[int, SiteSet] = {}
+class RemoteSites:
+    """Sites another process serves (`agentevo sites up`), reached by URL and reset over HTTP. Their state
+    is shared by everyone using them, so one worker at a time."""
+
+    def __init__(self, urls: dict[str, str]) -> None:
+        self.urls = {name: url.rstrip("/") for name, url in urls.items()}
+
+    def reset(self) -> float:
+        return sum(remote_reset(url) for url in self.urls.values())
+
+    def storage_state(self, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+        cookies = []
+        for name in names or tuple(self.urls):
+            host = urlsplit(self.urls[name]).hostname or "127.0.0.1"
+            cookies.append(SITES[name].session_cookie(ACCOUNTS[name]["key"], host))
+        return {"cookies": cookies, "origins": []}
+
+    def stop(self) -> None:
+        pass
+
+
+_idle: list[SiteSet] = []
+_leased: set[int] = set()
+_all: list[SiteSet] = []
 _lock = threading.Lock()
 
 
-def for_worker(worker: int) -> SiteSet:
-    """This process's site set for a worker, started on first use and stopped when the process exits."""
+def lease() -> SiteSet:
+    """A site set for one environment's sole use (an idle one, or newly started); give it back with
+    `release`. Every set started here stops when the process exits."""
     with _lock:
-        if worker not in _workers:
-            if not _workers:
+        if _idle:
+            sites = _idle.pop()
+        else:
+            if not _all:
                 atexit.register(stop_all)
-            _workers[worker] = SiteSet.start()
-        return _workers[worker]
+            sites = SiteSet.start()
+            _all.append(sites)
+        _leased.add(id(sites))
+        return sites
+
+
+def release(sites: SiteSet) -> None:
+    with _lock:
+        if id(sites) in _leased:
+            _leased.discard(id(sites))
+            _idle.append(sites)
 
 
 def stop_all() -> None:
     with _lock:
-        for sites in _workers.values():
+        for sites in _all:
             sites.stop()
-        _workers.clear()
+        _all.clear()
+        _idle.clear()
+        _leased.clear()
 
 
 def remote_reset(url: str, timeout_s: float = 5.0) -> float:
@@ -108,10 +147,12 @@ def remote_reset(url: str, timeout_s: float = 5.0) -> float:
 __all__ = [
     "ACCOUNTS",
     "SITES",
+    "RemoteSites",
     "SiteSet",
     "assets_dir",
-    "for_worker",
+    "lease",
     "load_seed",
+    "release",
     "remote_reset",
     "stop_all",
 ]

@@ -135,11 +135,12 @@ class Site:
         value = request.cookies.get(self.cookie)
         return verify(self.name, value) if value else None
 
-    def storage_cookie(self, key: str, host: str = "127.0.0.1") -> dict[str, Any]:
+    @classmethod
+    def session_cookie(cls, key: str, host: str = "127.0.0.1") -> dict[str, Any]:
         """The session cookie of account `key`, in Playwright's storage-state form."""
         return {
-            "name": self.cookie,
-            "value": sign(self.name, key),
+            "name": cls.cookie,
+            "value": sign(cls.name, key),
             "domain": host,
             "path": "/",
             "expires": -1,
