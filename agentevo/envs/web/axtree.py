@@ -71,6 +71,8 @@ def shown_properties(node: dict[str, Any]) -> list[str]:
     for prop in node.get("properties") or []:
         if prop.get("name") in IGNORED_PROPERTIES:
             continue
+        if not isinstance(prop.get("value"), dict) or "value" not in prop["value"]:
+            continue  # relations (labelledby, …) carry nodes, not a value: WebArena skips them
         props.append(f"{prop['name']}: {value_of(prop.get('value'))}")
     return props
 

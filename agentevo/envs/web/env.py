@@ -80,7 +80,7 @@ class PlaywrightWebEnvironment:
     Public beyond the Environment protocol, for evaluators, tools and tests (each safe from any thread):
     `call(fn, *args)` runs fn on the browser's thread; `act_by_role(action, role, name, text=None,
     enter=True)` acts on the element with that ARIA role and accessible name; `open(url)`; `page`,
-    `answer`, `task`, `tree` (the last observation's id table).
+    `answer`, `task`, `objective` (what the prompt shows as OBJECTIVE), `tree` (the last observation's ids).
     """
 
     kind = "web"
@@ -101,6 +101,7 @@ class PlaywrightWebEnvironment:
         self.context: Any = None
         self.page: Any = None
         self.task: Task | None = None
+        self.objective = ""
         self.tree = AXTree(text="", nodes={})
         self.answer: str | None = None
         self.stopped = False
@@ -190,6 +191,7 @@ class PlaywrightWebEnvironment:
         self.context.on("page", self._watch)
         self.page = self.context.new_page()
         self.task, self.answer, self.stopped, self.steps = task, None, False, 0
+        self.objective = task.instruction  # a driver may replace it (MiniWoB++ reads it from the page)
         self.details = {}
         driver.start(self, task)
         return self._observe(error=None, done=False, reward=None, previous="None")
@@ -415,7 +417,7 @@ class PlaywrightWebEnvironment:
         meta = {
             "tabs": titles,
             "tab": current,
-            "objective": self.task.instruction if self.task else "",
+            "objective": self.objective,
             "previous_action": previous,
             "truncated": self.tree.truncated,
             **(extra or {}),
