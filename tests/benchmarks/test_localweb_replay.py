@@ -1,0 +1,84 @@
+"""Every local-web task is solvable: its reference, replayed as id actions in the real browser after a site
+reset, scores 1 with the real WebArena evaluators; stopping at once (no state change) scores 0.
+
+One browser and one site set serve the whole module. The full parametrisation is `slow`; one instance of
+every template runs in the fast tier.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agentevo.agent.episode import run_episode
+from agentevo.agent.graph import Episode
+from agentevo.benchmarks import get_suite
+from agentevo.benchmarks.localweb import NAME, make_instances
+from agentevo.benchmarks.localweb.build import TEMPLATES
+from agentevo.benchmarks.localweb.driver import LocalWebEnvironment
+from agentevo.benchmarks.localweb.reference import ReplayError, replay, resolve
+from agentevo.config import LimitsConfig
+from agentevo.envs.web import WebOptions
+from agentevo.testing import FunctionModel
+
+# A click that navigates may start its navigation late on a loaded machine; give it time to show.
+OPTIONS = WebOptions(screenshots=False, navigation_grace_ms=250)
+TASKS = get_suite(NAME).tasks("all")
+FIRST_OF_TEMPLATE = {t.template_id: t for t in reversed(TASKS)}
+
+
+def marked(task):
+    fast = FIRST_OF_TEMPLATE[task.template_id] is task
+    return pytest.param(task, id=f"{task.id}-t{task.template_id}", marks=() if fast else pytest.mark.slow)
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = LocalWebEnvironment(OPTIONS)
+    yield e
+    e.close()
+
+
+@pytest.mark.parametrize("task", [marked(t) for t in TASKS])
+def test_the_reference_scores_1_and_stopping_at_once_scores_0(env, task):
+    solved = replay(env, task)
+    assert solved.reward == 1.0, solved.details
+    untouched = replay(env, task, [{"action": "stop", "answer": ""}])
+    assert untouched.reward == 0.0, untouched.details
+
+
+@pytest.mark.parametrize("tid", sorted(TEMPLATES)[::5])
+def test_fresh_instances_are_solvable_too(env, tid):
+    for task in make_instances(tid, 1, seed=11):
+        assert replay(env, task).reward == 1.0
+
+
+def test_every_episode_starts_from_the_seed(env):
+    buy = next(t for t in TASKS if t.template_id == "112")
+    assert replay(env, buy).reward == 1.0
+    # the order placed above is gone: checking again without acting fails, as on a fresh site
+    assert replay(env, buy, [{"action": "stop", "answer": ""}]).reward == 0.0
+    assert env.details["site_reset_ms"] >= 0
+
+
+def test_a_wrong_answer_scores_0(env):
+    price = next(t for t in TASKS if t.template_id == "101")
+    wrong = [*price.meta["reference"][:-1], {"action": "stop", "answer": "$0.01"}]
+    assert replay(env, price, wrong).reward == 0.0
+
+
+def test_a_reference_naming_a_missing_element_says_which(env):
+    task = TASKS[0]
+    with pytest.raises(ReplayError, match="no link named 'Nowhere'"):
+        replay(env, task, [{"action": "click", "role": "link", "name": "Nowhere"}, {"action": "stop"}])
+
+
+def test_an_agent_reading_ids_off_the_page_solves_a_task_through_the_graph(env):
+    """The agent loop end to end: a model that resolves the reference against what it is shown."""
+    task = next(t for t in TASKS if t.template_id == "206")
+    steps = iter(task.meta["reference"])
+    model = FunctionModel(lambda messages, tools: resolve(next(steps), env))
+    episode = Episode(env=env, model=model, limits=LimitsConfig(max_steps=12))
+    trajectory = run_episode(task, episode, episode_id=f"graph-{task.id}")
+    assert trajectory.outcome == "success" and trajectory.reward == 1.0
+    assert trajectory.steps[-1].action.name == "stop"
+    assert all(s.observation.meta.get("target") for s in trajectory.steps if s.action.name == "click")
