@@ -21,7 +21,7 @@ from agentevo.envs.web import WebOptions
 from agentevo.testing import FunctionModel
 
 # A click that navigates may start its navigation late on a loaded machine; give it time to show.
-OPTIONS = WebOptions(screenshots=False, navigation_grace_ms=250)
+OPTIONS = WebOptions(screenshots=False, navigation_grace_ms=500)
 TASKS = get_suite(NAME).tasks("all")
 FIRST_OF_TEMPLATE = {t.template_id: t for t in reversed(TASKS)}
 

@@ -14,7 +14,8 @@ same path as an agent's action, so a reference that replays is a solution an age
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agentevo.errors import EnvError
@@ -28,10 +29,19 @@ class ReplayError(EnvError):
 
 
 def resolve(ref: dict[str, Any], env: Any) -> str:
-    """The model reply (an id action in WebArena's grammar) that carries out `ref` on the current page."""
+    """The model reply (an id action in WebArena's grammar) that carries out `ref` on the env's page."""
+    return as_reply(ref, lambda role, name, nth: find_node(env, role, name, nth))
+
+
+def resolve_text(ref: dict[str, Any], observation: str) -> str:
+    """The same, reading the ids off an observation's text, as a model would."""
+    return as_reply(ref, lambda role, name, nth: find_in_text(observation, role, name, nth))
+
+
+def as_reply(ref: dict[str, Any], find: Callable[[str, str, int], str]) -> str:
     verb = ref["action"]
     if verb in ("click", "hover", "type"):
-        node_id = find_node(env, ref["role"], ref["name"], int(ref.get("nth", 0)))
+        node_id = find(ref["role"], ref["name"], int(ref.get("nth", 0)))
         if verb == "type":
             return f"```type [{node_id}] [{ref['text']}] [{1 if ref.get('enter', True) else 0}]```"
         return f"```{verb} [{node_id}]```"
@@ -55,6 +65,15 @@ def find_node(env: Any, role: str, name: str, nth: int = 0) -> str:
     if len(matches) <= nth:
         url = getattr(env.page, "url", "?") if getattr(env, "page", None) is not None else "?"
         raise ReplayError(f"no {role} named {name!r} (#{nth + 1}) on {url}; found {len(matches)}")
+    return matches[nth]
+
+
+def find_in_text(text: str, role: str, name: str, nth: int = 0) -> str:
+    """The id on the `[id] role 'name'` line of an accessibility-tree text (names are written as repr)."""
+    pattern = re.compile(rf"^\s*\[(\d+)\] {re.escape(role)} {re.escape(repr(name))}(?: |$)", re.M)
+    matches = pattern.findall(text)
+    if len(matches) <= nth:
+        raise ReplayError(f"no {role} named {name!r} (#{nth + 1}) in the observation; found {len(matches)}")
     return matches[nth]
 
 

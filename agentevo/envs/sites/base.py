@@ -13,9 +13,11 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import os
 import pickle
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from urllib.parse import quote
 
 import jinja2
 
-from agentevo.envs.sites.http import App, Request, Response, html, json_response, redirect
+from agentevo.envs.sites.http import App, Request, Response, get, html, json_response, post, redirect
 from agentevo.errors import EnvError
 
 CLOCK_FORMAT = "%Y-%m-%d %H:%M"
@@ -77,7 +79,7 @@ class Clock:
 
 
 class Site:
-    """A resettable site: subclasses build `state` from the seed and add their routes in `routes()`."""
+    """A resettable site: subclasses build `state` from the seed and add pages as `@get` / `@post` methods."""
 
     name = ""
     title = ""
@@ -97,14 +99,11 @@ class Site:
             lstrip_blocks=True,
         )
         self.templates.filters.update(money=money, date=nice_date, urlquote=lambda s: quote(str(s)))
-        self.common_routes()
-        self.routes()
+        self.app.mount(self)
+        self.app.not_found = self.missing
 
     # --- for subclasses -----------------------------------------------------------------------------
     def build_state(self, seed: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
-    def routes(self) -> None:
         raise NotImplementedError
 
     def login_key(self, username: str, password: str) -> str | None:
@@ -164,47 +163,64 @@ class Site:
     def login_required(self, request: Request) -> Response:
         return redirect(f"/login?next={quote(request.full_path)}")
 
-    def common_routes(self) -> None:
-        app = self.app
+    def missing(self, req: Request) -> Response:
+        return self.render("not_found.html", req, status=404)
 
-        @app.post("/__reset")
-        def reset(req: Request) -> Response:
-            seconds = self.reset()
-            return json_response({"site": self.name, "reset": True, "seconds": round(seconds, 6)})
+    # --- routes every site has ----------------------------------------------------------------------
+    @post("/__reset")
+    def reset_route(self, req: Request) -> Response:
+        seconds = self.reset()
+        return json_response({"site": self.name, "reset": True, "seconds": round(seconds, 6)})
 
-        @app.get("/__state")
-        def state(req: Request) -> Response:
-            return json_response(self.snapshot())
+    @get("/__state")
+    def state_route(self, req: Request) -> Response:
+        return json_response(self.snapshot())
 
-        @app.get("/__health")
-        def health(req: Request) -> Response:
-            return json_response({"site": self.name, "ok": True, "resets": self.resets})
+    @get("/__health")
+    def health_route(self, req: Request) -> Response:
+        return json_response({"site": self.name, "ok": True, "resets": self.resets})
 
-        @app.get("/static/<name>")
-        def static(req: Request) -> Response:
-            path = self.assets / "common" / "static" / req.params["name"]
-            if not path.is_file() or path.suffix != ".css":
-                return html("<h1>Page not found</h1>", 404)
-            return Response(path.read_bytes(), content_type="text/css; charset=utf-8")
+    @get("/static/<name>")
+    def static(self, req: Request) -> Response:
+        path = self.assets / "common" / "static" / req.params["name"]
+        if not path.is_file() or path.suffix != ".css":
+            return self.missing(req)
+        return Response(path.read_bytes(), content_type="text/css; charset=utf-8")
 
-        @app.get("/login")
-        def login_form(req: Request) -> Response:
-            return self.render("login.html", req, next=req.arg("next", "/"), error="")
+    @get("/login")
+    def login_form(self, req: Request) -> Response:
+        return self.render("login.html", req, next=req.arg("next", "/"), error="")
 
-        @app.post("/login")
-        def login(req: Request) -> Response:
-            key = self.login_key(req.field("username"), req.field("password"))
-            target = req.field("next") or "/"
-            if key is None:
-                error = "The sign-in was incorrect or your account is disabled. Please try again."
-                return self.render("login.html", req, status=401, next=target, error=error)
-            return redirect(safe_target(target)).set_cookie(self.cookie, sign(self.name, key))
+    @post("/login")
+    def login(self, req: Request) -> Response:
+        key = self.login_key(req.field("username"), req.field("password"))
+        target = req.field("next") or "/"
+        if key is None:
+            error = "The sign-in was incorrect or your account is disabled. Please try again."
+            return self.render("login.html", req, status=401, next=target, error=error)
+        return redirect(safe_target(target)).set_cookie(self.cookie, sign(self.name, key))
 
-        @app.post("/logout")
-        def logout(req: Request) -> Response:
-            return redirect("/").set_cookie(self.cookie, "", max_age=0)
+    @post("/logout")
+    def logout(self, req: Request) -> Response:
+        return redirect("/").set_cookie(self.cookie, "", max_age=0)
 
-        self.app.not_found = lambda req: self.render("not_found.html", req, status=404)
+
+def logged_in(fn: Callable[..., Response]) -> Callable[[Any, Request], Response]:
+    """A page that needs an account: guests go to the login (and back); the handler gets the session key."""
+
+    @functools.wraps(fn)
+    def page(self: Site, req: Request) -> Response:
+        key = self.user(req)
+        return self.login_required(req) if key is None else fn(self, req, key)
+
+    return page
+
+
+def paginate(items: list[Any], page_arg: str, size: int) -> tuple[list[Any], int, int]:
+    """The items of one page, the page number (clamped) and the page count."""
+    pages = max(1, math.ceil(len(items) / size))
+    page = min(max(1, int(page_arg)), pages) if page_arg.isdigit() else 1
+    return items[(page - 1) * size : page * size], page, pages
 
 
 def safe_target(target: str) -> str:

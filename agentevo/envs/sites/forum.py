@@ -6,14 +6,13 @@ biography, search. Reading is open; voting, commenting, posting, subscribing and
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from agentevo.envs.sites.base import CLOCK_FORMAT, Clock, Site
-from agentevo.envs.sites.http import Request, Response, redirect
+from agentevo.envs.sites.base import CLOCK_FORMAT, Clock, Site, logged_in, paginate
+from agentevo.envs.sites.http import Request, Response, get, post, redirect
 
 SORTS = {"hot": "Hot", "new": "New", "top": "Top"}
 PAGE_SIZE = 10
@@ -89,227 +88,162 @@ class Forum(Site):
         return sorted(posts, key=lambda p: (-self.hotness(p), p["id"]))
 
     def listing(self, req: Request, posts: list[dict[str, Any]], template: str, **context: Any) -> Response:
-        sort = req.arg("sort", "hot")
-        if sort not in SORTS:
-            sort = "hot"
-        ordered = self.sorted_posts(posts, sort)
-        pages = max(1, math.ceil(len(ordered) / PAGE_SIZE))
-        try:
-            page = min(max(1, int(req.arg("p", "1"))), pages)
-        except ValueError:
-            page = 1
-        user = self.user(req)
-        cards = [self.card(p, user) for p in ordered[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
+        sort = req.arg("sort") if req.arg("sort") in SORTS else "hot"
+        shown, page, pages = paginate(self.sorted_posts(posts, sort), req.arg("p", "1"), PAGE_SIZE)
+        cards = [self.card(p, self.user(req)) for p in shown]
         return self.render(
             template, req, posts=cards, sort=sort, sorts=SORTS, page=page, pages=pages, **context
         )
 
-    def post_or_none(self, req: Request) -> dict[str, Any] | None:
-        try:
-            post = self.state.posts.get(int(req.params["pid"]))
-        except ValueError:
-            return None
+    def post_of(self, req: Request) -> dict[str, Any] | None:
+        post = self.state.posts.get(int(req.params["pid"]))
         return post if post is not None and post["forum"] == req.params["forum"] else None
 
-    # --- pages --------------------------------------------------------------------------------------
-    def routes(self) -> None:
-        self.listing_routes()
-        self.post_routes()
-        self.user_routes()
+    # --- listings -----------------------------------------------------------------------------------
+    @get("/")
+    def front(self, req: Request) -> Response:
+        return self.listing(req, list(self.state.posts.values()), "front.html", base="/")
 
-    def listing_routes(self) -> None:
-        app, st = self.app, lambda: self.state
+    @get("/forums")
+    def forums(self, req: Request) -> Response:
+        subs = self.state.subscriptions.get(self.user(req) or "", [])
+        counts = {
+            name: sum(p["forum"] == name for p in self.state.posts.values()) for name in self.state.forums
+        }
+        rows = [
+            {**f, "posts": counts[n], "subscribed": n in subs} for n, f in sorted(self.state.forums.items())
+        ]
+        return self.render("forums.html", req, forums=rows)
 
-        @app.get("/")
-        def front(req: Request) -> Response:
-            return self.listing(req, list(st().posts.values()), "front.html", base="/")
+    @get("/f/<forum>")
+    def forum(self, req: Request) -> Response:
+        f = self.state.forums.get(req.params["forum"])
+        if f is None:
+            return self.missing(req)
+        posts = [p for p in self.state.posts.values() if p["forum"] == f["name"]]
+        subscribed = f["name"] in self.state.subscriptions.get(self.user(req) or "", [])
+        return self.listing(req, posts, "forum.html", forum=f, base=f"/f/{f['name']}", subscribed=subscribed)
 
-        @app.get("/forums")
-        def forums(req: Request) -> Response:
-            subs = st().subscriptions.get(self.user(req) or "", [])
-            rows = [
-                {
-                    **f,
-                    "posts": sum(p["forum"] == name for p in st().posts.values()),
-                    "subscribed": name in subs,
-                }
-                for name, f in sorted(st().forums.items())
-            ]
-            return self.render("forums.html", req, forums=rows)
+    @get("/search")
+    def search(self, req: Request) -> Response:
+        query = req.arg("q").strip()
+        words = query.lower().split()
+        posts = self.state.posts.values()
+        found = [p for p in posts if words and all(w in f"{p['title']} {p['body']}".lower() for w in words)]
+        return self.listing(req, found, "search.html", query=query, base="/search")
 
-        @app.get("/f/<forum>")
-        def forum(req: Request) -> Response:
-            f = st().forums.get(req.params["forum"])
-            if f is None:
-                return self.app.not_found(req)
-            posts = [p for p in st().posts.values() if p["forum"] == f["name"]]
-            subscribed = f["name"] in st().subscriptions.get(self.user(req) or "", [])
-            return self.listing(
-                req, posts, "forum.html", forum=f, base=f"/f/{f['name']}", subscribed=subscribed
-            )
+    @get("/subscriptions")
+    @logged_in
+    def subscriptions(self, req: Request, user: str) -> Response:
+        names = sorted(self.state.subscriptions.get(user, []))
+        return self.render("subscriptions.html", req, forums=[self.state.forums[n] for n in names])
 
-        @app.get("/search")
-        def search(req: Request) -> Response:
-            query = req.arg("q").strip()
-            words = query.lower().split()
-            found = [
-                p
-                for p in st().posts.values()
-                if words and all(w in f"{p['title']} {p['body']}".lower() for w in words)
-            ]
-            return self.listing(req, found, "search.html", query=query, base="/search")
+    @post("/f/<forum>/subscribe")
+    @logged_in
+    def subscribe(self, req: Request, user: str) -> Response:
+        name = req.params["forum"]
+        if name not in self.state.forums:
+            return self.missing(req)
+        subs = self.state.subscriptions.setdefault(user, [])
+        if name in subs:
+            subs.remove(name)
+        else:
+            subs.append(name)
+        return redirect(f"/f/{name}")
 
-        @app.get("/subscriptions")
-        def subscriptions(req: Request) -> Response:
-            user = self.user(req)
-            if user is None:
-                return self.login_required(req)
-            names = sorted(st().subscriptions.get(user, []))
-            return self.render("subscriptions.html", req, forums=[st().forums[n] for n in names])
+    # --- submitting (before the post routes: `submit` is not a post id) -----------------------------
+    @get("/f/<forum>/submit")
+    @logged_in
+    def submit_form(self, req: Request, user: str) -> Response:
+        f = self.state.forums.get(req.params["forum"])
+        if f is None:
+            return self.missing(req)
+        return self.render("submit.html", req, forum=f, error="", title="", body="")
 
-        @app.post("/f/<forum>/subscribe")
-        def subscribe(req: Request) -> Response:
-            user, name = self.user(req), req.params["forum"]
-            if name not in st().forums:
-                return self.app.not_found(req)
-            if user is None:
-                return self.login_required(req)
-            subs = st().subscriptions.setdefault(user, [])
-            if name in subs:
-                subs.remove(name)
-            else:
-                subs.append(name)
-            return redirect(f"/f/{name}")
+    @post("/f/<forum>/submit")
+    @logged_in
+    def submit(self, req: Request, user: str) -> Response:
+        f = self.state.forums.get(req.params["forum"])
+        if f is None:
+            return self.missing(req)
+        title, body = req.field("title"), req.field("body")
+        if not title:
+            error = "Please give your post a title."
+            return self.render("submit.html", req, status=400, forum=f, error=error, title=title, body=body)
+        post = {"id": self.state.next_post, "forum": f["name"], "title": title, "body": body, "author": user}
+        self.state.posts[post["id"]] = {**post, "created_at": self.state.clock.now(), "score": 1}
+        self.state.votes.setdefault(user, {})[str(post["id"])] = 1
+        self.state.next_post += 1
+        return redirect(post_url(post))
 
-    def post_routes(self) -> None:
-        app, st = self.app, lambda: self.state
+    # --- posts --------------------------------------------------------------------------------------
+    @get("/f/<forum>/<pid:int>")
+    @get("/f/<forum>/<pid:int>/<slug>")
+    def post_page(self, req: Request) -> Response:
+        p = self.post_of(req)
+        if p is None:
+            return self.missing(req)
+        card, comments = self.card(p, self.user(req)), self.comments_of(p["id"])
+        forum = self.state.forums[p["forum"]]
+        return self.render(
+            "post.html", req, post=card, comments=comments, forum=forum, error=req.arg("error")
+        )
 
-        @app.get("/f/<forum>/<pid:int>")
-        @app.get("/f/<forum>/<pid:int>/<slug>")
-        def post(req: Request) -> Response:
-            p = self.post_or_none(req)
-            if p is None:
-                return self.app.not_found(req)
-            card = self.card(p, self.user(req))
-            comments = self.comments_of(p["id"])
-            forum = st().forums[p["forum"]]
-            return self.render(
-                "post.html", req, post=card, comments=comments, forum=forum, error=req.arg("error")
-            )
+    @post("/f/<forum>/<pid:int>/vote")
+    @logged_in
+    def vote(self, req: Request, user: str) -> Response:
+        p = self.post_of(req)
+        if p is None:
+            return self.missing(req)
+        wanted = {"up": 1, "down": -1}.get(req.field("direction"), 0)
+        votes = self.state.votes.setdefault(user, {})
+        old = votes.get(str(p["id"]), 0)
+        new = 0 if wanted == old else wanted  # voting the same way again retracts the vote
+        votes[str(p["id"])] = new
+        p["score"] += new - old
+        return redirect(post_url(p))
 
-        @app.post("/f/<forum>/<pid:int>/vote")
-        def vote(req: Request) -> Response:
-            p, user = self.post_or_none(req), self.user(req)
-            if p is None:
-                return self.app.not_found(req)
-            if user is None:
-                return self.login_required(req)
-            wanted = {"up": 1, "down": -1}.get(req.field("direction"), 0)
-            votes = st().votes.setdefault(user, {})
-            old = votes.get(str(p["id"]), 0)
-            new = 0 if wanted == old else wanted  # voting the same way again retracts the vote
-            votes[str(p["id"])] = new
-            p["score"] += new - old
-            return redirect(post_url(p))
+    @post("/f/<forum>/<pid:int>/comment")
+    @logged_in
+    def comment(self, req: Request, user: str) -> Response:
+        p = self.post_of(req)
+        if p is None:
+            return self.missing(req)
+        body = req.field("body")
+        if not body:
+            return redirect(post_url(p) + "?error=empty#comment-form")
+        comment = {"id": self.state.next_comment, "post_id": p["id"], "author": user, "body": body}
+        self.state.comments.append({**comment, "created_at": self.state.clock.now(), "score": 1})
+        self.state.next_comment += 1
+        return redirect(post_url(p) + "#comments")
 
-        @app.post("/f/<forum>/<pid:int>/comment")
-        def comment(req: Request) -> Response:
-            p, user = self.post_or_none(req), self.user(req)
-            if p is None:
-                return self.app.not_found(req)
-            if user is None:
-                return self.login_required(req)
-            body = req.field("body")
-            if not body:
-                return redirect(post_url(p) + "?error=empty#comment-form")
-            st().comments.append(
-                {
-                    "id": st().next_comment,
-                    "post_id": p["id"],
-                    "author": user,
-                    "body": body,
-                    "created_at": st().clock.now(),
-                    "score": 1,
-                }
-            )
-            st().next_comment += 1
-            return redirect(post_url(p) + "#comments")
+    # --- users --------------------------------------------------------------------------------------
+    @get("/user/<name>")
+    def user_page(self, req: Request) -> Response:
+        u = self.state.users.get(req.params["name"])
+        if u is None:
+            return self.missing(req)
+        me = self.user(req)
+        posts = [self.card(p, me) for p in self.sorted_posts(list(self.state.posts.values()), "new")]
+        mine = [c for c in self.state.comments if c["author"] == u["name"]]
+        mine.sort(key=lambda c: (c["created_at"], c["id"]), reverse=True)
+        comments = [{**c, "post": self.card(self.state.posts[c["post_id"]], me)} for c in mine]
+        posts = [p for p in posts if p["author"] == u["name"]]
+        return self.render(
+            "user.html", req, profile=u, posts=posts, comments=comments, message=req.arg("message")
+        )
 
-        @app.get("/f/<forum>/submit")
-        def submit_form(req: Request) -> Response:
-            f = st().forums.get(req.params["forum"])
-            if f is None:
-                return self.app.not_found(req)
-            if self.user(req) is None:
-                return self.login_required(req)
-            return self.render("submit.html", req, forum=f, error="", title="", body="")
+    @get("/user/<name>/edit_biography")
+    @logged_in
+    def bio_form(self, req: Request, user: str) -> Response:
+        if user != req.params["name"]:
+            return redirect(f"/user/{user}/edit_biography")
+        return self.render("biography.html", req, profile=self.state.users[user])
 
-        @app.post("/f/<forum>/submit")
-        def submit(req: Request) -> Response:
-            f, user = st().forums.get(req.params["forum"]), self.user(req)
-            if f is None:
-                return self.app.not_found(req)
-            if user is None:
-                return self.login_required(req)
-            title, body = req.field("title"), req.field("body")
-            if not title:
-                error = "Please give your post a title."
-                return self.render(
-                    "submit.html", req, status=400, forum=f, error=error, title=title, body=body
-                )
-            post = {
-                "id": st().next_post,
-                "forum": f["name"],
-                "title": title,
-                "body": body,
-                "author": user,
-                "created_at": st().clock.now(),
-                "score": 1,
-            }
-            st().posts[post["id"]] = post
-            st().votes.setdefault(user, {})[str(post["id"])] = 1
-            st().next_post += 1
-            return redirect(post_url(post))
-
-    def user_routes(self) -> None:
-        app, st = self.app, lambda: self.state
-
-        @app.get("/user/<name>")
-        def user_page(req: Request) -> Response:
-            u = st().users.get(req.params["name"])
-            if u is None:
-                return self.app.not_found(req)
-            me = self.user(req)
-            posts = [self.card(p, me) for p in self.sorted_posts(list(st().posts.values()), "new")]
-            comments = sorted(
-                (c for c in st().comments if c["author"] == u["name"]),
-                key=lambda c: (c["created_at"], c["id"]),
-                reverse=True,
-            )
-            return self.render(
-                "user.html",
-                req,
-                profile=u,
-                posts=[p for p in posts if p["author"] == u["name"]],
-                comments=[{**c, "post": self.card(st().posts[c["post_id"]], me)} for c in comments],
-                message=req.arg("message"),
-            )
-
-        @app.get("/user/<name>/edit_biography")
-        def bio_form(req: Request) -> Response:
-            me = self.user(req)
-            if me is None:
-                return self.login_required(req)
-            if me != req.params["name"]:
-                return redirect(f"/user/{me}/edit_biography")
-            return self.render("biography.html", req, profile=st().users[me])
-
-        @app.post("/user/<name>/edit_biography")
-        def bio_save(req: Request) -> Response:
-            me = self.user(req)
-            if me is None:
-                return self.login_required(req)
-            if me != req.params["name"]:
-                return self.app.not_found(req)
-            st().users[me]["bio"] = req.field("bio")
-            return redirect(f"/user/{me}?message=bio-saved")
+    @post("/user/<name>/edit_biography")
+    @logged_in
+    def bio_save(self, req: Request, user: str) -> Response:
+        if user != req.params["name"]:
+            return self.missing(req)
+        self.state.users[user]["bio"] = req.field("bio")
+        return redirect(f"/user/{user}?message=bio-saved")

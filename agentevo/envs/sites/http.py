@@ -84,6 +84,7 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 Handler = Callable[[Request], Response]
+ROUTES = "__site_routes__"
 CAPTURE = re.compile(r"<(\w+)(:int)?>")
 
 
@@ -91,6 +92,24 @@ def capture(match: re.Match[str]) -> str:
     """`<name>` captures one path segment, `<name:int>` only digits."""
     body = r"\d+" if match.group(2) else "[^/]+"
     return f"(?P<{match.group(1)}>{body})"
+
+
+def route(method: str, pattern: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """Mark a site method as the handler of `method pattern`; `App.mount` registers marked methods."""
+
+    def mark(fn: Callable[..., Response]) -> Callable[..., Response]:
+        setattr(fn, ROUTES, [*getattr(fn, ROUTES, []), (method, pattern)])
+        return fn
+
+    return mark
+
+
+def get(pattern: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    return route("GET", pattern)
+
+
+def post(pattern: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    return route("POST", pattern)
 
 
 class App:
@@ -112,11 +131,13 @@ class App:
 
         return register
 
-    def get(self, pattern: str) -> Callable[[Handler], Handler]:
-        return self.route("GET", pattern)
-
-    def post(self, pattern: str) -> Callable[[Handler], Handler]:
-        return self.route("POST", pattern)
+    def mount(self, owner: Any) -> None:
+        """Register the methods of `owner` marked with `@get` / `@post`, base classes first, each class's in
+        the order they are written (earlier patterns win, so `/orders/latest` before `/orders/<number>`)."""
+        for cls in reversed(type(owner).__mro__):
+            for name, fn in vars(cls).items():
+                for method, pattern in getattr(fn, ROUTES, []):
+                    self.route(method, pattern)(getattr(owner, name))
 
     def dispatch(self, request: Request) -> Response:
         allowed = False

@@ -7,12 +7,11 @@ login (accounts in environments/web/README.md).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentevo.envs.sites.base import Clock, Site
-from agentevo.envs.sites.http import Request, Response, redirect
+from agentevo.envs.sites.base import Clock, Site, logged_in, paginate
+from agentevo.envs.sites.http import Request, Response, get, post, redirect
 
 PAGE_SIZE = 8
 SHIPPING = {"Standard": 500, "Express": 1500}
@@ -110,277 +109,203 @@ class Shop(Site):
         return sorted(mine, key=lambda o: (o["created_at"], o["number"]), reverse=True)
 
     def listing(self, req: Request, products: list[dict[str, Any]], **context: Any) -> Response:
-        sort = req.arg("sort", "name")
-        if sort not in SORTS:
-            sort = "name"
+        sort = req.arg("sort", "name") if req.arg("sort") in SORTS else "name"
         cards = sorted((self.card(p) for p in products), key=lambda c: SORTS[sort][1](c, c["rating"]))
-        pages = max(1, math.ceil(len(cards) / PAGE_SIZE))
-        try:
-            page = min(max(1, int(req.arg("p", "1"))), pages)
-        except ValueError:
-            page = 1
-        shown = cards[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        shown, page, pages = paginate(cards, req.arg("p", "1"), PAGE_SIZE)
+        sorts = {k: v[0] for k, v in SORTS.items()}
+        first = (page - 1) * PAGE_SIZE + 1
         return self.render(
-            "listing.html",
-            req,
-            products=shown,
-            total=len(cards),
-            first=(page - 1) * PAGE_SIZE + 1,
-            page=page,
-            pages=pages,
-            sort=sort,
-            sorts={k: v[0] for k, v in SORTS.items()},
-            **context,
-        )
+            "listing.html", req, products=shown, total=len(cards), first=first, page=page, pages=pages,
+            sort=sort, sorts=sorts, **context,
+        )  # fmt: skip
 
-    # --- pages --------------------------------------------------------------------------------------
-    def routes(self) -> None:
-        app, st = self.app, lambda: self.state
+    def product_id(self, req: Request) -> int | None:
+        pid = req.int_field("product_id")
+        return pid if pid in self.state.products else None
 
-        @app.get("/")
-        def home(req: Request) -> Response:
-            cards = [self.card(p) for p in st().products.values()]
-            top = sorted(cards, key=lambda c: (-(c["rating"] or 0), -c["review_count"], c["id"]))[:8]
-            return self.render("home.html", req, categories=st().categories, products=top)
+    # --- catalogue ----------------------------------------------------------------------------------
+    @get("/")
+    def home(self, req: Request) -> Response:
+        cards = [self.card(p) for p in self.state.products.values()]
+        top = sorted(cards, key=lambda c: (-(c["rating"] or 0), -c["review_count"], c["id"]))[:8]
+        return self.render("home.html", req, categories=self.state.categories, products=top)
 
-        @app.get("/category/<slug>")
-        def category(req: Request) -> Response:
-            cat = self.category(req.params["slug"])
-            if cat is None:
-                return self.app.not_found(req)
-            products = [p for p in st().products.values() if p["category"] == cat["slug"]]
-            base = f"/category/{cat['slug']}"
-            return self.listing(req, products, heading=cat["name"], base=base, query="", category=cat)
+    @get("/category/<slug>")
+    def category_page(self, req: Request) -> Response:
+        cat = self.category(req.params["slug"])
+        if cat is None:
+            return self.missing(req)
+        products = [p for p in self.state.products.values() if p["category"] == cat["slug"]]
+        base = f"/category/{cat['slug']}"
+        return self.listing(req, products, heading=cat["name"], base=base, query="", category=cat)
 
-        @app.get("/search")
-        def search(req: Request) -> Response:
-            query = req.arg("q").strip()
-            words = query.lower().split()
-            names = {c["slug"]: c["name"] for c in st().categories}
-            found = [p for p in st().products.values() if words and matches(p, names[p["category"]], words)]
-            heading = f"Search results for: '{query}'"
-            return self.listing(req, found, heading=heading, base="/search", query=query, category=None)
+    @get("/search")
+    def search(self, req: Request) -> Response:
+        query = req.arg("q").strip()
+        words = query.lower().split()
+        names = {c["slug"]: c["name"] for c in self.state.categories}
+        found = [p for p in self.state.products.values() if words and matches(p, names[p["category"]], words)]
+        heading = f"Search results for: '{query}'"
+        return self.listing(req, found, heading=heading, base="/search", query=query, category=None)
 
-        @app.get("/product/<slug>")
-        def product(req: Request) -> Response:
-            pid = st().slugs.get(req.params["slug"])
-            if pid is None:
-                return self.app.not_found(req)
-            p = st().products[pid]
-            return self.render(
-                "product.html",
-                req,
-                product=self.card(p),
-                category=self.category(p["category"]),
-                reviews=self.reviews_of(pid),
-                message=req.arg("message"),
-            )
+    @get("/product/<slug>")
+    def product(self, req: Request) -> Response:
+        pid = self.state.slugs.get(req.params["slug"])
+        if pid is None:
+            return self.missing(req)
+        p = self.state.products[pid]
+        return self.render(
+            "product.html", req, product=self.card(p), category=self.category(p["category"]),
+            reviews=self.reviews_of(pid), message=req.arg("message"),
+        )  # fmt: skip
 
-        @app.post("/product/<slug>/review")
-        def review(req: Request) -> Response:
-            key, pid = self.user(req), st().slugs.get(req.params["slug"])
-            if pid is None:
-                return self.app.not_found(req)
-            if key is None:
-                return self.login_required(req)
-            fields = {f: req.field(f) for f in ("nickname", "title", "text", "rating")}
-            if not all(fields.values()) or fields["rating"] not in {"1", "2", "3", "4", "5"}:
-                return redirect(f"/product/{req.params['slug']}?message=review-incomplete#review-form")
-            st().reviews.append(
-                {
-                    "id": st().next_review,
-                    "product_id": pid,
-                    "author": fields["nickname"],
-                    "rating": int(fields["rating"]),
-                    "title": fields["title"],
-                    "text": fields["text"],
-                    "created_at": st().clock.now(),
-                    "customer": key,
-                }
-            )
-            st().next_review += 1
-            return redirect(f"/product/{req.params['slug']}?message=review-saved#reviews")
+    @post("/product/<slug>/review")
+    @logged_in
+    def review(self, req: Request, key: str) -> Response:
+        slug = req.params["slug"]
+        pid = self.state.slugs.get(slug)
+        if pid is None:
+            return self.missing(req)
+        fields = {f: req.field(f) for f in ("nickname", "title", "text", "rating")}
+        if not all(fields.values()) or fields["rating"] not in {"1", "2", "3", "4", "5"}:
+            return redirect(f"/product/{slug}?message=review-incomplete#review-form")
+        review = {"id": self.state.next_review, "product_id": pid, "author": fields["nickname"]}
+        review |= {"rating": int(fields["rating"]), "title": fields["title"], "text": fields["text"]}
+        self.state.reviews.append({**review, "created_at": self.state.clock.now(), "customer": key})
+        self.state.next_review += 1
+        return redirect(f"/product/{slug}?message=review-saved#reviews")
 
-        @app.post("/cart/add")
-        def cart_add(req: Request) -> Response:
-            key, pid = self.user(req), req.int_field("product_id")
-            if key is None:
-                return self.login_required(req)
-            product = st().products.get(pid)
-            if product is None:
-                return self.app.not_found(req)
-            qty = req.int_field("qty") if req.field("qty") else 1  # an empty Qty box means one
-            if qty < 1 or qty > 99:
-                return redirect(f"/product/{product['slug']}?message=bad-qty")
-            cart = st().carts.setdefault(key, [])
-            line = next((line for line in cart if line["product_id"] == pid), None)
-            if line is None:
-                cart.append({"product_id": pid, "qty": qty})
-            else:
-                line["qty"] += qty
-            return redirect("/cart?message=added")
+    # --- cart and checkout --------------------------------------------------------------------------
+    @post("/cart/add")
+    @logged_in
+    def cart_add(self, req: Request, key: str) -> Response:
+        pid = self.product_id(req)
+        if pid is None:
+            return self.missing(req)
+        qty = req.int_field("qty") if req.field("qty") else 1  # an empty Qty box means one
+        if not 1 <= qty <= 99:
+            return redirect(f"/product/{self.state.products[pid]['slug']}?message=bad-qty")
+        cart = self.state.carts.setdefault(key, [])
+        line = next((line for line in cart if line["product_id"] == pid), None)
+        if line is None:
+            cart.append({"product_id": pid, "qty": qty})
+        else:
+            line["qty"] += qty
+        return redirect("/cart?message=added")
 
-        @app.post("/cart/remove")
-        def cart_remove(req: Request) -> Response:
-            key = self.user(req)
-            if key is None:
-                return self.login_required(req)
-            pid = req.int_field("product_id")
-            st().carts[key] = [line for line in st().carts.get(key, []) if line["product_id"] != pid]
+    @post("/cart/remove")
+    @logged_in
+    def cart_remove(self, req: Request, key: str) -> Response:
+        pid = req.int_field("product_id")
+        self.state.carts[key] = [line for line in self.state.carts.get(key, []) if line["product_id"] != pid]
+        return redirect("/cart")
+
+    @get("/cart")
+    @logged_in
+    def cart(self, req: Request, key: str) -> Response:
+        lines = self.cart_lines(key)
+        total = sum(line["subtotal"] for line in lines)
+        return self.render("cart.html", req, lines=lines, total=total, message=req.arg("message"))
+
+    @get("/checkout")
+    @logged_in
+    def checkout(self, req: Request, key: str) -> Response:
+        lines = self.cart_lines(key)
+        if not lines:
             return redirect("/cart")
+        subtotal = sum(line["subtotal"] for line in lines)
+        customer = self.state.customers[key]
+        return self.render(
+            "checkout.html", req, lines=lines, subtotal=subtotal, shipping=SHIPPING, customer=customer,
+            error=req.arg("error"),
+        )  # fmt: skip
 
-        @app.get("/cart")
-        def cart(req: Request) -> Response:
-            key = self.user(req)
-            if key is None:
-                return self.login_required(req)
-            lines = self.cart_lines(key)
-            total = sum(line["subtotal"] for line in lines)
-            return self.render("cart.html", req, lines=lines, total=total, message=req.arg("message"))
+    @post("/checkout")
+    @logged_in
+    def place_order(self, req: Request, key: str) -> Response:
+        lines, method = self.state.carts.get(key, []), req.field("shipping")
+        if not lines:
+            return redirect("/cart")
+        if method not in SHIPPING:
+            return redirect("/checkout?error=shipping")
+        number = f"{max(int(o['number']) for o in self.state.orders) + 1:09d}"
+        prices = {ln["product_id"]: self.state.products[ln["product_id"]]["price"] for ln in lines}
+        items = [
+            {"product_id": ln["product_id"], "qty": ln["qty"], "price": prices[ln["product_id"]]}
+            for ln in lines
+        ]
+        order = {"number": number, "customer": key, "created_at": self.state.clock.now(), "status": "Pending"}
+        address = dict(self.state.customers[key]["address"])
+        self.state.orders.append({**order, "items": items, "shipping": method, "address": address})
+        self.state.carts[key] = []
+        return redirect(f"/account/orders/{number}?placed=1")
 
-        @app.get("/checkout")
-        def checkout(req: Request) -> Response:
-            key = self.user(req)
-            if key is None:
-                return self.login_required(req)
-            lines = self.cart_lines(key)
-            if not lines:
-                return redirect("/cart")
-            return self.render(
-                "checkout.html",
-                req,
-                lines=lines,
-                subtotal=sum(line["subtotal"] for line in lines),
-                shipping=SHIPPING,
-                customer=st().customers[key],
-                error=req.arg("error"),
-            )
+    # --- account ------------------------------------------------------------------------------------
+    @get("/account")
+    @logged_in
+    def account(self, req: Request, key: str) -> Response:
+        customer, recent = self.state.customers[key], self.my_orders(key)[:3]
+        return self.render("account.html", req, customer=customer, orders=recent, message=req.arg("message"))
 
-        @app.post("/checkout")
-        def place_order(req: Request) -> Response:
-            key = self.user(req)
-            if key is None:
-                return self.login_required(req)
-            lines = st().carts.get(key, [])
-            method = req.field("shipping")
-            if not lines:
-                return redirect("/cart")
-            if method not in SHIPPING:
-                return redirect("/checkout?error=shipping")
-            number = f"{max(int(o['number']) for o in st().orders) + 1:09d}"
-            items = [
-                {
-                    "product_id": ln["product_id"],
-                    "qty": ln["qty"],
-                    "price": st().products[ln["product_id"]]["price"],
-                }
-                for ln in lines
-            ]
-            st().orders.append(
-                {
-                    "number": number,
-                    "customer": key,
-                    "created_at": st().clock.now(),
-                    "status": "Pending",
-                    "items": items,
-                    "shipping": method,
-                    "address": dict(st().customers[key]["address"]),
-                }
-            )
-            st().carts[key] = []
-            return redirect(f"/account/orders/{number}?placed=1")
+    @get("/account/address")
+    @logged_in
+    def address_form(self, req: Request, key: str) -> Response:
+        return self.render("address.html", req, address=self.state.customers[key]["address"], error="")
 
-        self.account_routes()
+    @post("/account/address")
+    @logged_in
+    def address_save(self, req: Request, key: str) -> Response:
+        address = {n: req.field(n) for n in ("street", "city", "region", "postcode", "country", "phone")}
+        if not all(address.values()):
+            error = "Please fill in every field."
+            return self.render("address.html", req, status=400, address=address, error=error)
+        self.state.customers[key]["address"] = address
+        return redirect("/account?message=address-saved")
 
-    def account_routes(self) -> None:
-        app, st = self.app, lambda: self.state
+    @get("/account/orders")
+    @logged_in
+    def orders(self, req: Request, key: str) -> Response:
+        return self.render("orders.html", req, orders=self.my_orders(key))
 
-        @app.get("/account")
-        def account(req: Request) -> Response:
-            key = self.user(req)
-            if key is None:
-                return self.login_required(req)
-            recent = self.my_orders(key)[:3]
-            customer = st().customers[key]
-            return self.render(
-                "account.html", req, customer=customer, orders=recent, message=req.arg("message")
-            )
+    @get("/account/orders/latest")
+    @logged_in
+    def latest_order(self, req: Request, key: str) -> Response:
+        # What WebArena's `shopping_get_latest_order_url()` helper finds, as a plain URL for program_html.
+        mine = self.my_orders(key)
+        return redirect(f"/account/orders/{mine[0]['number']}" if mine else "/account/orders")
 
-        @app.get("/account/address")
-        def address_form(req: Request) -> Response:
-            key = self.user(req)
-            if key is None:
-                return self.login_required(req)
-            return self.render("address.html", req, address=st().customers[key]["address"], error="")
+    @get("/account/orders/<number>")
+    @logged_in
+    def order(self, req: Request, key: str) -> Response:
+        found = next((o for o in self.my_orders(key) if o["number"] == req.params["number"]), None)
+        if found is None:
+            return self.missing(req)
+        items = [{**i, "product": self.state.products[i["product_id"]]} for i in found["items"]]
+        address = found.get("address") or self.state.customers[key]["address"]
+        placed = req.arg("placed") == "1"
+        return self.render("order.html", req, order=found, items=items, address=address, placed=placed)
 
-        @app.post("/account/address")
-        def address_save(req: Request) -> Response:
-            key = self.user(req)
-            if key is None:
-                return self.login_required(req)
-            names = ("street", "city", "region", "postcode", "country", "phone")
-            address = {n: req.field(n) for n in names}
-            if not all(address.values()):
-                error = "Please fill in every field."
-                return self.render("address.html", req, status=400, address=address, error=error)
-            st().customers[key]["address"] = address
-            return redirect("/account?message=address-saved")
+    # --- wish list ----------------------------------------------------------------------------------
+    @get("/wishlist")
+    @logged_in
+    def wishlist(self, req: Request, key: str) -> Response:
+        items = [self.card(self.state.products[pid]) for pid in self.state.wishlists.setdefault(key, [])]
+        return self.render("wishlist.html", req, items=items, message=req.arg("message"))
 
-        @app.get("/account/orders")
-        def orders(req: Request) -> Response:
-            key = self.user(req)
-            if key is None:
-                return self.login_required(req)
-            return self.render("orders.html", req, orders=self.my_orders(key))
+    @post("/wishlist/add")
+    @logged_in
+    def wishlist_add(self, req: Request, key: str) -> Response:
+        pid = self.product_id(req)
+        if pid is None:
+            return self.missing(req)
+        items = self.state.wishlists.setdefault(key, [])
+        if pid not in items:
+            items.append(pid)
+        return redirect("/wishlist?message=added")
 
-        @app.get("/account/orders/latest")
-        def latest_order(req: Request) -> Response:
-            # What WebArena's `shopping_get_latest_order_url()` helper finds, as a plain URL for program_html.
-            key = self.user(req)
-            if key is None:
-                return self.login_required(req)
-            mine = self.my_orders(key)
-            return redirect(f"/account/orders/{mine[0]['number']}" if mine else "/account/orders")
-
-        @app.get("/account/orders/<number>")
-        def order(req: Request) -> Response:
-            key = self.user(req)
-            if key is None:
-                return self.login_required(req)
-            found = next((o for o in self.my_orders(key) if o["number"] == req.params["number"]), None)
-            if found is None:
-                return self.app.not_found(req)
-            items = [{**i, "product": st().products[i["product_id"]]} for i in found["items"]]
-            address = found.get("address") or st().customers[key]["address"]
-            placed = req.arg("placed") == "1"
-            return self.render("order.html", req, order=found, items=items, address=address, placed=placed)
-
-        @app.get("/wishlist")
-        def wishlist(req: Request) -> Response:
-            key = self.user(req)
-            if key is None:
-                return self.login_required(req)
-            items = [self.card(st().products[pid]) for pid in st().wishlists.setdefault(key, [])]
-            return self.render("wishlist.html", req, items=items, message=req.arg("message"))
-
-        @app.post("/wishlist/add")
-        def wishlist_add(req: Request) -> Response:
-            key = self.user(req)
-            if key is None:
-                return self.login_required(req)
-            pid = req.int_field("product_id")
-            if pid not in st().products:
-                return self.app.not_found(req)
-            items = st().wishlists.setdefault(key, [])
-            if pid not in items:
-                items.append(pid)
-            return redirect("/wishlist?message=added")
-
-        @app.post("/wishlist/remove")
-        def wishlist_remove(req: Request) -> Response:
-            key = self.user(req)
-            if key is None:
-                return self.login_required(req)
-            pid = req.int_field("product_id")
-            st().wishlists[key] = [i for i in st().wishlists.get(key, []) if i != pid]
-            return redirect("/wishlist?message=removed")
+    @post("/wishlist/remove")
+    @logged_in
+    def wishlist_remove(self, req: Request, key: str) -> Response:
+        pid = req.int_field("product_id")
+        self.state.wishlists[key] = [i for i in self.state.wishlists.get(key, []) if i != pid]
+        return redirect("/wishlist?message=removed")
