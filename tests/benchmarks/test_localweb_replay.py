@@ -42,11 +42,16 @@ def env():
 def test_the_reference_scores_1_and_stopping_at_once_scores_0(env, task):
     solved = replay(env, task)
     assert solved.reward == 1.0, solved.details
+    # every page on the way fits WebArena's 1920-token observation: the agent could see what it needs
+    assert not any(s.observation.meta.get("truncated") for s in solved.steps)
     untouched = replay(env, task, [{"action": "stop", "answer": ""}])
     assert untouched.reward == 0.0, untouched.details
 
 
-@pytest.mark.parametrize("tid", sorted(TEMPLATES)[::5])
+@pytest.mark.parametrize(
+    "tid",
+    [pytest.param(t, marks=() if i == 0 else pytest.mark.slow) for i, t in enumerate(sorted(TEMPLATES)[::5])],
+)
 def test_fresh_instances_are_solvable_too(env, tid):
     for task in make_instances(tid, 1, seed=11):
         assert replay(env, task).reward == 1.0

@@ -81,11 +81,15 @@ def test_suites_json_lists_both_local_web_suites_with_their_splits():
 
 
 def test_shared_sites_with_several_workers_are_refused(tmp_path):
-    result = cli(
-        "run", "--suite", "local-web", "-j", "2", "-w", str(tmp_path), AGENTEVO_SHOP_URL="http://127.0.0.1:9"
-    )
+    both = {"AGENTEVO_SHOP_URL": "http://127.0.0.1:9", "AGENTEVO_FORUM_URL": "http://127.0.0.1:10"}
+    result = cli("run", "--suite", "local-web", "-j", "2", "-w", str(tmp_path), **both)
     assert result.returncode != 0
     assert "concurrency 1" in result.stderr and not (tmp_path / "runs").exists()
+    half = cli("run", "--suite", "local-web", "-w", str(tmp_path), AGENTEVO_SHOP_URL="http://127.0.0.1:9")
+    assert half.returncode != 0 and "AGENTEVO_FORUM_URL" in half.stderr
+    dead = cli("run", "--suite", "local-web", "-w", str(tmp_path), **both)
+    assert dead.returncode != 0 and "no local site answers at http://127.0.0.1:9" in dead.stderr
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.slow

@@ -104,16 +104,23 @@ def make_instances(template_id: int | str, n: int, seed: int = 0, *, suite: str 
 def check(cfg: RunConfig) -> None:
     """Before a run: valid options, and shared external sites only with one worker. The resolved flavour and
     judge go into the options, so the run manifest records them."""
-    from agentevo.benchmarks.localweb.driver import external_urls
+    from agentevo.benchmarks.localweb.driver import URL_VARS, external_urls
     from agentevo.benchmarks.webarena.evaluators.judge import RULE
+    from agentevo.envs.sites import remote_health
     from agentevo.envs.web import web_options
 
     options = web_options(cfg.environment.options)
-    if external_urls() and cfg.run.concurrency > 1:
+    external = external_urls()
+    missing = [var for site, var in URL_VARS.items() if external and site not in external]
+    if missing:
+        raise ConfigError(f"local-web on sites served elsewhere needs {', '.join(missing)} too")
+    if external and cfg.run.concurrency > 1:
         raise ConfigError(
             "local-web on shared sites (AGENTEVO_SHOP_URL / AGENTEVO_FORUM_URL) needs --concurrency 1; "
             "unset them to give every worker its own sites"
         )
+    for url in external.values():
+        remote_health(url)  # a dead site is one clear line before the run, not an error per episode
     cfg.environment.options = {
         **cfg.environment.options,
         "flavour": options.flavour,

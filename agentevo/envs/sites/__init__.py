@@ -15,6 +15,7 @@ are in `environments/web/`.
 from __future__ import annotations
 
 import atexit
+import json
 import threading
 import time
 import urllib.request
@@ -132,6 +133,15 @@ def stop_all() -> None:
         _leased.clear()
 
 
+def remote_health(url: str, timeout_s: float = 5.0) -> dict[str, Any]:
+    """What a site served elsewhere says at `/__health`; EnvError when nothing answers."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/__health", timeout=timeout_s) as response:
+            return json.loads(response.read())
+    except (OSError, ValueError) as exc:
+        raise EnvError(f"no local site answers at {url} ({getattr(exc, 'reason', exc)})") from None
+
+
 def remote_reset(url: str, timeout_s: float = 5.0) -> float:
     """Reset a site served by another process (`agentevo sites up`) through its HTTP endpoint."""
     started = time.perf_counter()
@@ -153,6 +163,7 @@ __all__ = [
     "lease",
     "load_seed",
     "release",
+    "remote_health",
     "remote_reset",
     "stop_all",
 ]

@@ -126,10 +126,12 @@ def reset(workspace: WorkspaceOpt = None, url: UrlOpt = None, json_mode: JsonOpt
 @sites_app.command("status")
 def status(workspace: WorkspaceOpt = None, url: UrlOpt = None, json_mode: JsonOpt = False) -> None:
     """Say whether the sites answer, and how often they were reset."""
+    from agentevo.envs.sites import remote_health
+
     rows = []
     for name, u in served_urls(workspace, url).items():
         try:
-            health = request_json(f"{u}/__health")
+            health = remote_health(u)
             rows.append(
                 {"site": health.get("site", name), "url": u, "up": True, "resets": health.get("resets", 0)}
             )
