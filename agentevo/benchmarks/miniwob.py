@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from agentevo.benchmarks import EnvContext, Suite, register_suite
+from agentevo.config import RunConfig
 from agentevo.envs.web import PlaywrightWebEnvironment, web_options
 from agentevo.errors import EnvError, SuiteError
 from agentevo.protocols import Environment
@@ -232,6 +233,10 @@ def make_env(ctx: EnvContext) -> Environment:
     )
 
 
+def check_options(cfg: RunConfig) -> None:
+    web_options(cfg.environment.options)  # a typo in a web option fails before anything runs
+
+
 def to_tasks(suite: str, names: list[str]) -> list[Task]:
     return [
         Task(
@@ -264,7 +269,7 @@ MINIWOB = register_suite(
         description="MiniWoB++ pages (miniwob package) that work with the id action grammar; offline",
         load=load_all,
         make_env=make_env,
-        check=lambda cfg: web_options(cfg.environment.options) and None,
+        check=check_options,
         prompt_set="web",
     )
 )
@@ -275,7 +280,7 @@ MINIWOB_LITE = register_suite(
         description="20 quick MiniWoB++ pages for demos and CI; offline",
         load=load_lite,
         make_env=make_env,
-        check=lambda cfg: web_options(cfg.environment.options) and None,
+        check=check_options,
         prompt_set="web",
     )
 )

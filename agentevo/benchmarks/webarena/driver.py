@@ -1,7 +1,12 @@
-"""How a WebArena-format task runs in the web environment: login state, start tabs, scoring."""
+"""How a WebArena-format task runs in the web environment: login state, start tabs, scoring.
+
+A suite whose sites need work before each episode (a local site's HTTP reset) passes `prepare(task)`; it
+runs before the start pages open.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +24,9 @@ def storage_state_file(config: dict[str, Any], folder: str | None) -> Path | Non
 
 
 class WebArenaDriver:
-    def __init__(self, options: WebOptions) -> None:
+    def __init__(self, options: WebOptions, prepare: Callable[[Task], None] | None = None) -> None:
         self.options = options
+        self.prepare = prepare
 
     def context_options(self, task: Task) -> dict[str, Any]:
         config = task.meta["config"]
@@ -37,6 +43,8 @@ class WebArenaDriver:
         config = task.meta["config"]
         if config.get("require_login") and config.get("storage_state") and not self.options.storage_state_dir:
             env.details["login"] = "no storage_state_dir set: the task ran logged out"
+        if self.prepare is not None:
+            self.prepare(task)
         env.open_start_urls(str(task.meta["start_url"]))
 
     def poll(self, env: PlaywrightWebEnvironment) -> tuple[bool, float | None]:

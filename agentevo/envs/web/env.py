@@ -96,6 +96,7 @@ class PlaywrightWebEnvironment:
         self.options = options or WebOptions()
         self.screenshot_root = screenshot_root
         self.thread = BrowserThread()
+        self.closed = False
         self.playwright: Any = None
         self.browser: Any = None
         self.context: Any = None
@@ -124,6 +125,9 @@ class PlaywrightWebEnvironment:
         return self.thread.call(self._score, trajectory)
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         try:
             self.thread.call(self._close_browser)
         finally:

@@ -180,3 +180,45 @@ def test_score_opens_the_url_for_url_and_html_checks(tmp_path):
         ok = json.loads(run("score", "--config", str(path), "--url", f"{base}/done", "--json").stdout)
         assert ok["reward"] == 1.0
         assert "--url" in one_line_error(run("score", "--config", str(path)))
+
+
+def test_require_login_tasks_start_with_the_sites_storage_state(tmp_path):
+    from agentevo.benchmarks.webarena.driver import WebArenaDriver
+    from agentevo.envs.web import PlaywrightWebEnvironment, WebOptions
+
+    show_cookie = (
+        "<p id=c></p><script>document.getElementById('c').textContent = 'cookie ' + document.cookie</script>"
+    )
+    prepared = []
+    with serve({"/": page("Account", show_cookie)}) as base:
+        host = base.split("//")[1].split(":")[0]
+        state = {
+            "cookies": [
+                {
+                    "name": "session",
+                    "value": "emma",
+                    "domain": host,
+                    "path": "/",
+                    "expires": -1,
+                    "httpOnly": False,
+                    "secure": False,
+                    "sameSite": "Lax",
+                }
+            ],
+            "origins": [],
+        }
+        (tmp_path / "shopping_state.json").write_text(json.dumps(state))
+        cfg = {
+            **config(["url_match"], reference_url=base),
+            "start_url": base + "/",
+            "require_login": True,
+            "storage_state": "./.auth/shopping_state.json",
+        }
+        (task,) = load_tasks(json.dumps(cfg), "t.json", "t", {})
+        options = WebOptions(storage_state_dir=str(tmp_path), screenshots=False)
+        env = PlaywrightWebEnvironment(WebArenaDriver(options, prepare=prepared.append), options)
+        try:
+            assert "cookie session=emma" in env.reset(task).text
+        finally:
+            env.close()
+    assert prepared == [task]

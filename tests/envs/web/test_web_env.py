@@ -199,3 +199,4 @@ def test_an_environment_made_in_one_thread_closes_from_another(base):
     obs = made[0].step(parse_action("```scroll [down]```"))  # used from this thread too
     assert obs.error is None
     made[0].close()
+    made[0].close()  # closing twice is harmless
