@@ -15,7 +15,7 @@ from agentevo.benchmarks import get_suite
 from agentevo.benchmarks.localweb import NAME, make_instances
 from agentevo.benchmarks.localweb.build import TEMPLATES
 from agentevo.benchmarks.localweb.driver import LocalWebEnvironment
-from agentevo.benchmarks.localweb.reference import ReplayError, replay, resolve
+from agentevo.benchmarks.localweb.reference import REFRESH, ReplayError, replay, resolve
 from agentevo.config import LimitsConfig
 from agentevo.envs.web import WebOptions
 from agentevo.testing import FunctionModel
@@ -80,10 +80,20 @@ def test_a_reference_naming_a_missing_element_says_which(env):
 def test_an_agent_reading_ids_off_the_page_solves_a_task_through_the_graph(env):
     """The agent loop end to end: a model that resolves the reference against what it is shown."""
     task = next(t for t in TASKS if t.template_id == "206")
-    steps = iter(task.meta["reference"])
-    model = FunctionModel(lambda messages, tools: resolve(next(steps), env))
+    pending = list(task.meta["reference"])
+
+    def reply(messages, tools):
+        try:
+            action = resolve(pending[0], env)
+        except ReplayError:
+            return REFRESH  # the page was observed before a late navigation: look again
+        pending.pop(0)
+        return action
+
+    model = FunctionModel(reply)
     episode = Episode(env=env, model=model, limits=LimitsConfig(max_steps=12))
     trajectory = run_episode(task, episode, episode_id=f"graph-{task.id}")
     assert trajectory.outcome == "success" and trajectory.reward == 1.0
     assert trajectory.steps[-1].action.name == "stop"
+    assert not pending
     assert all(s.observation.meta.get("target") for s in trajectory.steps if s.action.name == "click")

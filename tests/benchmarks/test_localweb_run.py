@@ -12,27 +12,32 @@ from pathlib import Path
 import pytest
 
 from agentevo.benchmarks import get_suite
-from agentevo.benchmarks.localweb.reference import resolve_text
+from agentevo.benchmarks.localweb.reference import ReplayError, resolve_text
 from agentevo.config import RunConfig
 from agentevo.runs.runner import Runner
 from agentevo.runs.store import TrajectoryStore
 from agentevo.testing import FunctionModel, last_user_text
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_TURNS = 3  # assistant turns of the web prompt's built-in demonstration
 
 
 def agent_following_references(tasks):
-    """A model that plays each task's reference, reading element ids off the observation it is shown."""
+    """A model that plays each task's reference, reading element ids off the observation it is shown. When
+    the element is not on the page yet (a click's navigation that started after the observation, on a
+    loaded machine), it scrolls — a harmless action that brings a fresh observation — and tries again."""
     by_intent = {t.instruction: t for t in tasks}
+    progress: dict[str, int] = {}
 
     def reply(messages, tools):
         text = last_user_text(messages)
-        objective = next(
-            line[len("OBJECTIVE: ") :] for line in text.splitlines() if line.startswith("OBJECTIVE: ")
-        )
-        step = sum(m["role"] == "assistant" for m in messages) - DEMO_TURNS
-        return resolve_text(by_intent[objective].meta["reference"][step], text)
+        objective = next(line[11:] for line in text.splitlines() if line.startswith("OBJECTIVE: "))
+        step = progress.setdefault(objective, 0)
+        try:
+            action = resolve_text(by_intent[objective].meta["reference"][step], text)
+        except ReplayError:
+            return "```scroll [up]```"
+        progress[objective] = step + 1
+        return action
 
     return FunctionModel(reply)
 
@@ -69,7 +74,16 @@ def test_parallel_workers_each_solve_state_changing_tasks_on_their_own_sites(wor
     )
     suite.check(config)
     summary = runner.execute(runner.start(tasks), tasks)
-    assert (summary.episodes, summary.successes) == (4, 4)
+    failed = [
+        (
+            r.task_id,
+            runner.store.trajectory(r.id).details,
+            [s.observation.error for s in runner.store.steps(r.id)],
+        )
+        for r in runner.store.episodes(summary.run_id)
+        if r.outcome != "success"
+    ]
+    assert (summary.episodes, summary.successes) == (4, 4), failed
     manifest = runner.store.manifest(summary.run_id)
     assert manifest.evaluator["flavour"] == "webarena"
 

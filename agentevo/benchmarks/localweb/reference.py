@@ -21,6 +21,7 @@ from typing import Any
 from agentevo.errors import EnvError
 from agentevo.records import Observation, Step, Task, Trajectory
 
+REFRESH = "```scroll [up]```"
 KEYS = ("action", "role", "name", "text", "enter", "nth", "key", "url", "answer", "direction", "index")
 
 
@@ -79,18 +80,29 @@ def find_in_text(text: str, role: str, name: str, nth: int = 0) -> str:
 
 def replay(env: Any, task: Task, reference: Sequence[dict[str, Any]] | None = None) -> Trajectory:
     """Reset the environment for `task`, carry out its reference (or the given actions), and return the
-    trajectory with its reward. Raises ReplayError when an action cannot be found or fails."""
+    trajectory with its reward. Raises ReplayError when an action cannot be found or fails.
+
+    A target missing from the observation gets one more look after a harmless `scroll [up]`: on a loaded
+    machine a click's navigation can start after the environment has already observed the old page."""
     actions = task.meta.get("reference", []) if reference is None else reference
     env.reset(task)
     steps: list[Step] = []
-    for i, ref in enumerate(actions):
-        reply = resolve(ref, env)
+
+    def act(reply: str) -> Observation:
         action = env.parse_action(reply)
         obs: Observation = env.step(action)
-        steps.append(Step(index=i, action=action, observation=obs, model_reply=reply))
+        steps.append(Step(index=len(steps), action=action, observation=obs, model_reply=reply))
         if obs.error:
-            raise ReplayError(f"task {task.id}: step {i} {reply.strip('`')}: {obs.error}")
-        if obs.done:
+            raise ReplayError(f"task {task.id}: step {len(steps) - 1} {reply.strip('`')}: {obs.error}")
+        return obs
+
+    for ref in actions:
+        try:
+            reply = resolve(ref, env)
+        except ReplayError:
+            act(REFRESH)
+            reply = resolve(ref, env)
+        if act(reply).done:
             break
     draft = Trajectory(
         id=f"replay:{task.id}", task=task, steps=tuple(steps), outcome="failure", run_id="replay"
