@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import threading
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,6 +57,8 @@ def served_urls(workspace: Path | None, urls: list[str] | None) -> dict[str, str
 
 
 def request_json(url: str, method: str = "GET", timeout_s: float = 5.0) -> dict[str, Any]:
+    import urllib.request  # here, not at the top: it pulls in ssl, and `agentevo --version` must stay fast
+
     data = b"" if method == "POST" else None
     req = urllib.request.Request(url, data=data, method=method)
     try:
