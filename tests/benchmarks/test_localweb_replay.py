@@ -18,7 +18,7 @@ from agentevo.benchmarks.localweb.driver import LocalWebEnvironment
 from agentevo.benchmarks.localweb.reference import REFRESH, ReplayError, replay, resolve
 from agentevo.config import LimitsConfig
 from agentevo.envs.web import WebOptions
-from agentevo.testing import FunctionModel
+from agentevo.testing import FunctionModel, last_user_text
 
 # A click's navigation (or form post) can start late on a loaded machine; give it a second to show up
 # before the page is observed or the episode scored.
@@ -84,10 +84,13 @@ def test_an_agent_reading_ids_off_the_page_solves_a_task_through_the_graph(env):
     pending = list(task.meta["reference"])
 
     def reply(messages, tools):
+        shown = next(line[5:] for line in last_user_text(messages).splitlines() if line.startswith("URL: "))
+        if env.call(lambda: env.page.url) != shown:
+            return REFRESH  # the page was observed before a late navigation: look again
         try:
             action = resolve(pending[0], env)
         except ReplayError:
-            return REFRESH  # the page was observed before a late navigation: look again
+            return REFRESH
         pending.pop(0)
         return action
 

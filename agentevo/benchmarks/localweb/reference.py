@@ -82,10 +82,11 @@ def replay(env: Any, task: Task, reference: Sequence[dict[str, Any]] | None = No
     """Reset the environment for `task`, carry out its reference (or the given actions), and return the
     trajectory with its reward. Raises ReplayError when an action cannot be found or fails.
 
-    A target missing from the observation gets one more look after a harmless `scroll [up]`: on a loaded
-    machine a click's navigation can start after the environment has already observed the old page."""
+    On a loaded machine a click's navigation can start after the environment has observed the old page, so
+    the replay looks again (a harmless `scroll [up]`) when the browser has moved on from the observed URL,
+    or when a target is missing from the observation."""
     actions = task.meta.get("reference", []) if reference is None else reference
-    env.reset(task)
+    seen = env.reset(task)
     steps: list[Step] = []
 
     def act(reply: str) -> Observation:
@@ -97,12 +98,15 @@ def replay(env: Any, task: Task, reference: Sequence[dict[str, Any]] | None = No
         return obs
 
     for ref in actions:
+        if env.call(lambda: env.page.url) != seen.url:
+            seen = act(REFRESH)
         try:
             reply = resolve(ref, env)
         except ReplayError:
-            act(REFRESH)
+            seen = act(REFRESH)
             reply = resolve(ref, env)
-        if act(reply).done:
+        seen = act(reply)
+        if seen.done:
             break
     draft = Trajectory(
         id=f"replay:{task.id}", task=task, steps=tuple(steps), outcome="failure", run_id="replay"
