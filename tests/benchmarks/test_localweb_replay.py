@@ -20,9 +20,9 @@ from agentevo.config import LimitsConfig
 from agentevo.envs.web import WebOptions
 from agentevo.testing import FunctionModel, last_user_text
 
-# A click's navigation (or form post) can start late on a loaded machine; give it a second to show up
+# A click's navigation (or form post) can start late on a loaded machine; give it half a second to start
 # before the page is observed or the episode scored.
-OPTIONS = WebOptions(screenshots=False, navigation_grace_ms=1000)
+OPTIONS = WebOptions(screenshots=False, navigation_grace_ms=500)
 TASKS = get_suite(NAME).tasks("all")
 FIRST_OF_TEMPLATE = {t.template_id: t for t in reversed(TASKS)}
 

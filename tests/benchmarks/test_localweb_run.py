@@ -60,7 +60,7 @@ def test_parallel_workers_each_solve_state_changing_tasks_on_their_own_sites(wor
             "run": {"concurrency": 2},
             "environment": {
                 "suite": "local-web",
-                "options": {"screenshots": False, "navigation_grace_ms": 1000},
+                "options": {"screenshots": False, "navigation_grace_ms": 500},
             },
         }
     )

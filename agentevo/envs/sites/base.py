@@ -4,7 +4,8 @@ State lives in memory as plain Python objects built from the site's `seed.json`;
 pickled, so a reset is one `pickle.loads` (milliseconds) under the site's lock. Sessions are stateless signed
 cookies, so a reset never logs anyone out and a Playwright storage state made once stays valid.
 Special routes on every site: `POST /__reset`, `GET /__state` (JSON, for checks and debugging),
-`GET /__health`.
+`GET /__health`. The stylesheet is inlined in every page: a page is laid out for good when its HTML has
+loaded, so an element's position (where a click lands) never shifts after the page is observed.
 """
 
 from __future__ import annotations
@@ -179,13 +180,6 @@ class Site:
     @get("/__health")
     def health_route(self, req: Request) -> Response:
         return json_response({"site": self.name, "ok": True, "resets": self.resets})
-
-    @get("/static/<name>")
-    def static(self, req: Request) -> Response:
-        path = self.assets / "common" / "static" / req.params["name"]
-        if not path.is_file() or path.suffix != ".css":
-            return self.missing(req)
-        return Response(path.read_bytes(), content_type="text/css; charset=utf-8")
 
     @get("/login")
     def login_form(self, req: Request) -> Response:
