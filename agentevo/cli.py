@@ -14,6 +14,7 @@ from agentevo import __version__
 from agentevo.benchmarks.webarena.commands import score_command
 from agentevo.console import err, out, print_json
 from agentevo.envs.sandbox.commands import sandbox_app
+from agentevo.envs.sites.commands import sites_app
 from agentevo.errors import AgentevoError, ConfigError
 from agentevo.runs.commands import run_command, runs_app
 from agentevo.tools.commands import tools_app
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
 app.add_typer(tools_app, name="tools")
+app.add_typer(sites_app, name="sites")
 app.command("score")(score_command)
 app.add_typer(sandbox_app, name="sandbox")
 

@@ -22,6 +22,7 @@ SUITE_MODULES = (
     "agentevo.benchmarks.webarena",
     "agentevo.benchmarks.miniwob",
     "agentevo.benchmarks.os",
+    "agentevo.benchmarks.localweb",
 )
 
 
@@ -46,6 +47,8 @@ class Suite:
     check: Callable[[RunConfig], None] = lambda cfg: None
     prompt_set: str = ""
     splits: tuple[str, ...] = ("train", "test")
+    make_instances: Callable[[str, int, int], list[Task]] | None = None
+    """Fresh practice instances of a template: (template_id, n, seed) → tasks, never held-out test ones."""
 
     def tasks(self, split: str = "test") -> list[Task]:
         tasks = self.load()

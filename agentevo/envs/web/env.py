@@ -240,7 +240,12 @@ class PlaywrightWebEnvironment:
         nav = self._navigations
 
         def started(request: Any) -> None:
-            if request.is_navigation_request() and request.frame == page.main_frame:
+            # a redirect (a form's POST answered 303 → GET) continues the navigation it belongs to
+            if (
+                request.is_navigation_request()
+                and request.frame == page.main_frame
+                and request.redirected_from is None
+            ):
                 nav[0] += 1
 
         def finished(frame_or_request: Any) -> None:
