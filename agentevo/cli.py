@@ -13,6 +13,7 @@ from rich.table import Table
 from agentevo import __version__
 from agentevo.console import err, out, print_json
 from agentevo.errors import AgentevoError, ConfigError
+from agentevo.memory.commands import memory_app
 from agentevo.runs.commands import run_command, runs_app
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
+app.add_typer(memory_app, name="memory")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 

@@ -35,6 +35,20 @@ DbOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
+def on_off(flag: str, value: str | None) -> bool | None:
+    if value is None:
+        return None
+    if value.lower() not in ("on", "off"):
+        raise ConfigError(f"{flag}: use on or off, not {value!r}")
+    return value.lower() == "on"
+
+
+def memory_session(runner: Runner, cfg: RunConfig, workspace: Path) -> Any:
+    from agentevo.memory.learner import memory_session as session
+
+    return session(runner, cfg, workspace)
+
+
 def ensure_writable(workspace: Path) -> None:
     """Fail before anything is written when the workspace cannot take a run."""
     probe_dir = workspace / "runs" if (workspace / "runs").exists() else workspace
@@ -137,6 +151,9 @@ def run_command(
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run file.")] = None,
     resume: Annotated[str | None, typer.Option(help="Resume an interrupted run by id.")] = None,
+    memory: Annotated[
+        str | None, typer.Option(help="on: retrieve from and learn into the workspace memory; off: neither.")
+    ] = None,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_mode: JsonOpt = False,
@@ -160,6 +177,7 @@ def run_command(
         "run.seed": seed,
         "run.samples": samples,
         "sandbox.backend": sandbox,
+        "memory.enabled": on_off("--memory", memory),
     }
     cfg = load_run_config(config, overrides)
     if cfg.model.seed is None:
@@ -167,12 +185,13 @@ def run_command(
     suite_obj = get_suite(cfg.environment.suite)
     tasks = select_tasks(suite_obj, cfg)
     runner = build_runner(cfg, suite_obj, ws, db, json_mode=json_mode)
-    manifest = runner.start(tasks, command=shlex.join(["agentevo", *sys.argv[1:]]))
-    err.print(
-        f"run {manifest.run_id}: {len(tasks)} tasks of {suite_obj.name}/{cfg.environment.split}, "
-        f"model {runner.model.name}"
-    )
-    report(runner.execute(manifest, tasks), json_mode)
+    with memory_session(runner, cfg, ws) as pins:
+        manifest = runner.start(tasks, command=shlex.join(["agentevo", *sys.argv[1:]]), extra=pins)
+        err.print(
+            f"run {manifest.run_id}: {len(tasks)} tasks of {suite_obj.name}/{cfg.environment.split}, "
+            f"model {runner.model.name}"
+        )
+        report(runner.execute(manifest, tasks), json_mode)
 
 
 def resume_command(run_id: str, workspace: Path, db: str | None, json_mode: bool) -> None:
@@ -185,7 +204,8 @@ def resume_command(run_id: str, workspace: Path, db: str | None, json_mode: bool
     runner = build_runner(cfg, suite, workspace, db, json_mode=json_mode)
     tasks = [t for t in suite.tasks("all") if t.id in set(manifest.task_ids)]
     err.print(f"resuming {run_id}")
-    report(runner.execute(manifest, tasks), json_mode)
+    with memory_session(runner, cfg, workspace):
+        report(runner.execute(manifest, tasks), json_mode)
 
 
 @runs_app.command("list")
