@@ -78,7 +78,7 @@ def replace_workflow(old: Experience, new: Experience) -> Experience:
 @dataclass
 class Curator:
     store: ExperienceStore
-    merge_threshold: float = 0.92
+    merge_threshold: float = 0.9
     decay_after: int = 5
     decay_below: float = 0.2
 
@@ -159,9 +159,9 @@ class Curator:
         for exp, _ in pending.values():
             if exp.kind == "workflow" and (exp.scope.suite, exp.scope.template) == key:
                 return exp, 0.0
-        for exp in self.store.items(kind="workflow", suite=cand.scope.suite):
+        for exp in self.store.items(kind="workflow", suite=cand.scope.suite, template=cand.scope.template):
             current = self._current(exp)
-            if exp.scope.template == cand.scope.template and current is not None:
+            if current is not None:
                 return current, 0.0
         return None
 

@@ -89,7 +89,7 @@ def attach(runner: Any, cfg: RunConfig, store: ExperienceStore) -> MemoryLearner
     opts = cfg.memory.options
     curator = Curator(
         store,
-        merge_threshold=float(opts.get("merge_threshold", 0.92)),
+        merge_threshold=float(opts.get("merge_threshold", 0.9)),
         decay_after=int(opts.get("decay_after", 5)),
         decay_below=float(opts.get("decay_below", 0.2)),
     )

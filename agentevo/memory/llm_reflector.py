@@ -100,18 +100,22 @@ def messages_for(trajectory: Trajectory) -> list[Message]:
 
 
 def json_object(text: str) -> object | None:
-    """The first JSON object in a reply (bare, or in a ```json block); None when there is none."""
+    """The JSON of a reply: the whole reply (or its ```json block) when that parses, else the outermost
+    {…} inside prose; None when there is none. A reply that parses whole is taken as it is, so a list
+    holding the right object is off-schema, not rescued."""
     fenced = re.search(r"```(?:json)?\s*\n(.*?)```", text, re.S)
-    candidates = [fenced.group(1)] if fenced else []
-    start, end = text.find("{"), text.rfind("}")
-    if start != -1 and end > start:
-        candidates.append(text[start : end + 1])
-    for blob in candidates:
-        try:
-            return json.loads(blob)
-        except json.JSONDecodeError:
-            continue
-    return None
+    whole = fenced.group(1) if fenced else text
+    try:
+        return json.loads(whole)
+    except json.JSONDecodeError:
+        pass
+    start, end = whole.find("{"), whole.rfind("}")
+    if start == -1 or end <= start:
+        return None
+    try:
+        return json.loads(whole[start : end + 1])
+    except json.JSONDecodeError:
+        return None
 
 
 def parse_items(text: str) -> list[ReflectionItem]:

@@ -17,6 +17,7 @@ they were (content, stats, trust, version), so nothing is ever lost from the his
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -63,6 +64,7 @@ INDEX_DIR = "chroma"
 NUMPY_MAX_ROWS = 20_000  # below this a (filtered) numpy scan beats a Chroma query; bench/memory_search.py
 SCREENED_OPS = {"add", "update", "merge", "import"}
 RETRIEVABLE = ("trusted", "untrusted")
+TIE_SLACK = 4  # extra candidates fetched so that ties at the k-th place are broken the same way every time
 
 
 def new_id() -> str:
@@ -286,12 +288,15 @@ class ExperienceStore:
     def close(self) -> None:
         with self._lock:
             if self._index is not None:
+                index, self._index = self._index, None
                 try:
-                    if self._index.head == self.head_id():
-                        (self.root / CLEAN_MARK).write_text(self._index.head)
-                finally:
-                    self._index.close()
-                    self._index = None
+                    head = index.head
+                    in_step = head == self.head_id()
+                except Exception:  # a broken index is simply not marked clean
+                    in_step = False
+                index.close()
+                if in_step:
+                    write_clean_mark(self.root, head)
             if getattr(self, "engine", None) is not None:
                 self.engine.dispose()
             if self._file_lock is not None:
@@ -364,7 +369,12 @@ class ExperienceStore:
         raise MemoryStoreError(f"no memory item {ref!r} in {self.root}")
 
     def items(
-        self, *, kind: str | None = None, trust_level: str | None = None, suite: str | None = None
+        self,
+        *,
+        kind: str | None = None,
+        trust_level: str | None = None,
+        suite: str | None = None,
+        template: str | None = None,
     ) -> list[Experience]:
         with self.session() as s:
             q = select(MemoryItemRow)
@@ -374,6 +384,8 @@ class ExperienceStore:
                 q = q.where(MemoryItemRow.trust == trust_level)
             if suite:
                 q = q.where(MemoryItemRow.suite == suite)
+            if template:
+                q = q.where(MemoryItemRow.template == template)
             rows = list(s.exec(q))
         items = [Experience.model_validate(r.data) for r in rows]
         return sorted(items, key=lambda e: (e.created_at, e.id))
@@ -721,10 +733,9 @@ class ExperienceStore:
     def _open_index(self) -> Any:
         from agentevo.memory.index import open_index
 
-        mark = self.root / CLEAN_MARK
         head = self.head_id()
-        clean = mark.exists() and mark.read_text().strip() == head
-        mark.unlink(missing_ok=True)  # from here on a crash leaves the folder unmarked: probed next time
+        clean = read_clean_mark(self.root) == clean_mark(self.root, head)
+        (self.root / CLEAN_MARK).unlink(missing_ok=True)  # a crash from here on leaves it unmarked: probed
         try:
             index = open_index(self.root / INDEX_DIR, clean=clean)
             self.sync_index(index, head, thorough=not clean)
@@ -856,10 +867,10 @@ class ExperienceStore:
             if n_sub == 0 or k <= 0:
                 return []
             if self._index is not None and n_sub > self.numpy_max_rows and n_sub * 2 >= n_all:
-                hits = self._chroma_nearest(vector, k, spec, n_sub, n_all)
+                hits = self._chroma_nearest(vector, k + TIE_SLACK, spec, n_sub, n_all)
                 if hits is not None:
-                    return hits
-            return table.search(np.asarray(vector, dtype=np.float32), k, spec)
+                    return best_first(hits, k)
+            return best_first(table.search(np.asarray(vector, dtype=np.float32), k + TIE_SLACK, spec), k)
 
     def _chroma_nearest(
         self, vector: np.ndarray, k: int, spec: Spec, n_sub: int, n_all: int
@@ -873,7 +884,7 @@ class ExperienceStore:
             self._drop_index()
             return None
         hits = [(i, s) for i, s in got if self._table.admits(i, spec)][:k]
-        return hits if len(hits) == min(k, n_sub) else None
+        return hits if len(hits) == min(k, n_sub) or len(got) == n_all else None
 
     # --- import / export --------------------------------------------------------------------------------
     def export(self, path: Path) -> int:
@@ -925,6 +936,34 @@ class ExperienceStore:
             "dim": int(self.meta("dim") or 0),
             "writer": self.writer,
         }
+
+
+def best_first(hits: Sequence[tuple[str, float]], k: int) -> list[tuple[str, float]]:
+    """Best score first; equal scores (to 6 places) by id, so that the same store always answers the same."""
+    return sorted(hits, key=lambda h: (-round(h[1], 6), h[0]))[:k]
+
+
+def clean_mark(root: Path, head: str) -> dict[str, Any]:
+    """What a cleanly closed index looks like: its head and the size and mtime of every file in it, so
+    that a folder touched after the close (a crash of something else, a damaged disk) is probed again."""
+    files = {}
+    folder = root / INDEX_DIR
+    for path in sorted(folder.rglob("*")) if folder.exists() else []:
+        if path.is_file():
+            st = path.stat()
+            files[str(path.relative_to(folder))] = [st.st_size, st.st_mtime_ns]
+    return {"head": head, "files": files}
+
+
+def write_clean_mark(root: Path, head: str) -> None:
+    (root / CLEAN_MARK).write_text(json.dumps(clean_mark(root, head)))
+
+
+def read_clean_mark(root: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((root / CLEAN_MARK).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def collapse(changes: Sequence[Change]) -> list[Change]:
