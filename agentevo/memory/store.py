@@ -203,6 +203,7 @@ class ExperienceStore:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise MemoryStoreError(f"cannot create the memory store {self.root}: {exc.strerror}") from None
+        self._index_clean = False
         if writer:
             self._file_lock = acquire_writer_lock(self.root, lock_timeout_s)
         try:
@@ -210,6 +211,8 @@ class ExperienceStore:
             create_tables(self.engine)
             self._check_schema()
             self.embedder_name, self.embedder = self._resolve_embedder(embedder)
+            if writer:  # judged now, before any commit moves the head on
+                self._index_clean = read_clean_mark(self.root) == clean_mark(self.root, self.head_id())
         except SQLAlchemyError as exc:
             self.close()
             raise MemoryStoreError(
@@ -507,6 +510,8 @@ class ExperienceStore:
         self._require_writer()
         if not changes:
             return None
+        if self.use_index:
+            self.index()  # opened (and repaired) against the state before this commit
         with self._lock:
             final = collapse(changes)
             before = self._current_rows([c.id for c in final])
@@ -733,8 +738,7 @@ class ExperienceStore:
     def _open_index(self) -> Any:
         from agentevo.memory.index import open_index
 
-        head = self.head_id()
-        clean = read_clean_mark(self.root) == clean_mark(self.root, head)
+        head, clean = self.head_id(), self._index_clean
         (self.root / CLEAN_MARK).unlink(missing_ok=True)  # a crash from here on leaves it unmarked: probed
         try:
             index = open_index(self.root / INDEX_DIR, clean=clean)

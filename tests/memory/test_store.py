@@ -64,7 +64,7 @@ def test_rollback_restores_exactly_the_earlier_items_in_sql_and_chroma(store):
     assert {e.id: e for e in store.items()} == before  # content, stats, trust, version, commit id: all
     assert set(sql_vectors(store)) == set(vectors_before)
     assert_index_matches_sql(store)
-    assert [r for r, _ in store.search_vector(vectors_before["b"], k=1)][0].id == "b"
+    assert next(r for r, _ in store.search_vector(vectors_before["b"], k=1)).id == "b"
     assert info.source == "rollback" and store.log()[0].id == info.id and info.parent == store.log()[1].id
 
     store.rollback("HEAD~1")  # forward again, to c3's state
@@ -114,7 +114,7 @@ def test_a_damaged_index_segment_is_probed_in_a_child_and_rebuilt(tmp_path):
     s.add([insight(f"lesson number {i} about topic {i % 7}", id=f"i{i}") for i in range(1050)])
     s.commit("enough items for Chroma to write its HNSW segment")
     s.close()
-    segments = [p for p in (root / INDEX_DIR).rglob("*.bin")]
+    segments = list((root / INDEX_DIR).rglob("*.bin"))
     assert segments, "expected an HNSW segment on disk"
     for p in segments:  # what an interrupted flush leaves behind (chroma #7238)
         p.write_bytes(p.read_bytes()[: p.stat().st_size // 3])

@@ -9,7 +9,7 @@ from agentevo.memory.reflect import WorkflowReflector
 from agentevo.memory.store import Change
 from agentevo.memory.trust import injection_hits, screen
 from agentevo.records import Action, Observation, Step, Trajectory
-from tests.memory.builders import insight, step, trajectory
+from tests.memory.builders import step, trajectory
 
 PLANTED = (
     "Blue mug, $12. In stock.\n"
