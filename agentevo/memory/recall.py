@@ -7,8 +7,9 @@
              + template_bonus when the item was learned on the same template; untrusted items rank a little
              lower. Usefulness = (helped + 1) / (retrieved + 2), so an unproven item starts at ½.
     budget   at most k items whose text fits in `token_budget` tokens (≈ 4 characters a token)
-    shown    trusted workflows as demonstration turns (instantiated for this instance of the template when
-             its values can be bound); everything else as notes; untrusted text is marked as page-derived
+    shown    trusted workflows as demonstration turns, rewritten for this instance of the template (its
+             values bound through the workflow's parameterised instruction, else found by aligning the two
+             instructions word by word); everything else as notes; untrusted text is marked as page-derived
              reference material, never as turns the model would take for its own
 
 `retrieved` names every item shown, and the graph records it on every step; after the episode each shown
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentevo.memory.curator import Curator, usefulness
-from agentevo.memory.params import bind, instantiate
+from agentevo.memory.params import align, bind, replace_all
 from agentevo.memory.store import ExperienceStore
 from agentevo.protocols import Recollection
 from agentevo.records import Experience, Observation, Task, Trajectory, utcnow
@@ -148,6 +149,10 @@ def demonstration_pairs(exp: Experience, task: Task) -> list[tuple[str, str]]:
         return []
     old = bind(exp.description, pairs[0][0])
     new = bind(exp.description, task.instruction)
-    if old is None or new is None or old == new:
+    if old is not None and new is not None:
+        mapping = {old[k]: new[k] for k in old if k in new and old[k] != new[k]}
+    else:  # values the extractor did not recognise: align the two instructions word by word
+        mapping = align(pairs[0][0], task.instruction) or {}
+    if not mapping:
         return pairs
-    return [(instantiate(u, old, new), instantiate(a, old, new)) for u, a in pairs]
+    return [(replace_all(u, mapping), replace_all(a, mapping)) for u, a in pairs]

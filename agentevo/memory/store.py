@@ -64,6 +64,7 @@ INDEX_DIR = "chroma"
 NUMPY_MAX_ROWS = 20_000  # below this a (filtered) numpy scan beats a Chroma query; bench/memory_search.py
 SCREENED_OPS = {"add", "update", "merge", "import"}
 RETRIEVABLE = ("trusted", "untrusted")
+IN_BATCH = 500  # ids per `IN (…)` query
 TIE_SLACK = 4  # extra candidates fetched so that ties at the k-th place are broken the same way every time
 
 
@@ -349,10 +350,8 @@ class ExperienceStore:
         found = {i: e for i in ids if (e := self._cache.get(i)) is not None}
         missing = [i for i in ids if i not in found]
         if missing:
-            with self.session() as s:
-                rows = s.exec(select(MemoryItemRow).where(MemoryItemRow.id.in_(missing)))  # type: ignore[attr-defined]
-                for row in rows:
-                    found[row.id] = Experience.model_validate(row.data)
+            for row in self._current_rows(missing).values():
+                found[row.id] = Experience.model_validate(row.data)
             with self._lock:
                 self._cache.update({i: found[i] for i in missing if i in found})
         return found
@@ -518,15 +517,20 @@ class ExperienceStore:
             final = [self._prepare(c, before.get(c.id)) for c in final]
             vectors = self._vectors_for(final, before)
             info = self._write_sql(
-                changes, final, vectors, message=message, source=source, source_run=source_run
+                changes, final, vectors, set(before), message=message, source=source, source_run=source_run
             )
             self._after_commit(info, final, vectors)
         return info
 
     def _current_rows(self, ids: Sequence[str]) -> dict[str, MemoryItemRow]:
+        found: dict[str, MemoryItemRow] = {}
         with self.session() as s:
-            rows = s.exec(select(MemoryItemRow).where(MemoryItemRow.id.in_(list(ids))))  # type: ignore[attr-defined]
-            return {r.id: r for r in rows}
+            for start in range(0, len(ids), IN_BATCH):  # SQL caps the parameters of one statement
+                part = list(ids[start : start + IN_BATCH])
+                found.update(
+                    (r.id, r) for r in s.exec(select(MemoryItemRow).where(MemoryItemRow.id.in_(part)))
+                )  # type: ignore[attr-defined]
+        return found
 
     def _prepare(self, change: Change, before: MemoryItemRow | None) -> Change:
         """Screen new text for injected orders; stamp versions; a restore keeps the item exactly."""
@@ -582,6 +586,7 @@ class ExperienceStore:
         changes: Sequence[Change],
         final: Sequence[Change],
         vectors: Mapping[str, np.ndarray],
+        existing: set[str],
         *,
         message: str,
         source: str,
@@ -611,8 +616,10 @@ class ExperienceStore:
                     s.add(MemoryHistoryRow(seq=seq, item_id=c.id, op=c.op, data=data, vector=blob))
                     if after is None:
                         s.exec(delete(MemoryItemRow).where(MemoryItemRow.id == c.id))  # type: ignore[call-overload,arg-type]
-                    else:
+                    elif c.id in existing:
                         s.merge(item_row(after, blob or b"", seq))
+                    else:
+                        s.add(item_row(after, blob or b"", seq))
                 s.commit()
         except SQLAlchemyError as exc:
             raise MemoryStoreError(f"memory commit failed, nothing written: {first_line(exc)}") from None

@@ -88,6 +88,7 @@ def check_index(report: dict | None) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(7200)  # ~5 s a cycle on an idle 2-core machine: two process starts and a probe
 def test_sigkill_at_random_points_loses_no_acknowledged_commit_and_the_index_is_repaired(tmp_path):
     rng = random.Random(20261201)
     store_dir = tmp_path / "memory_store"
@@ -111,6 +112,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_commit_and_the_index_is_
             early += 1
         acked += acks
         check_sql(store_dir / "memory.db", acks if cycle % 10 else acked)
+        print(f"cycle {cycle}: {'ready' if report else 'killed before ready'}, {len(acks)} acks", flush=True)
     final = Writer(store_dir, seed=10_000)
     assert final.ready.wait(timeout=180)
     final.kill()
