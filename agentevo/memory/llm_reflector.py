@@ -19,8 +19,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentevo.errors import ModelError
+from agentevo.memory.changes import new_id
 from agentevo.memory.reflect import clip, provenance_of, scope_of
-from agentevo.memory.store import new_id
 from agentevo.memory.trust import source_trust
 from agentevo.protocols import Model
 from agentevo.records import Experience, Message, Trajectory

@@ -17,8 +17,8 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlparse
 
+from agentevo.memory.changes import new_id
 from agentevo.memory.params import parameterise, substitute
-from agentevo.memory.store import new_id
 from agentevo.memory.trust import source_trust
 from agentevo.protocols import Reflector
 from agentevo.records import Experience, Message, Provenance, Scope, Step, Trajectory

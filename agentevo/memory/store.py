@@ -6,39 +6,41 @@
 One writer per workspace holds `writer.lock` (a file lock) for as long as the store is open; a second
 writer waits up to `lock_timeout_s` and then gets a clear error. Readers take no lock: they read SQL (WAL)
 and search with numpy, catching up with the writer's commits by sequence number; only the writer opens
-Chroma. At open the writer compares the index with SQL (head commit, count, id sets) and repairs it:
-missing, unreadable or out of step, it is rebuilt from the vectors kept in SQL, never re-embedded.
-
-Every change is part of a commit (id, parent, time, source, source run, operations), so `log`, `diff`
-and `rollback` work on the whole store; a rollback is itself a commit that restores the items exactly as
-they were (content, stats, trust, version), so nothing is ever lost from the history.
+Chroma, and repairs it when it does (sync.py). Every change is part of a commit (id, parent, time,
+source, source run, operations), so `log`, `diff` and `rollback` (history.py) work on the whole store; a
+rollback is itself a commit that restores the items exactly as they were, so the history loses nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import math
-import os
 import re
+import shutil
 import threading
-import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from filelock import FileLock, Timeout
-from pydantic import ValidationError
-from sqlalchemy import and_, delete, func
+from sqlalchemy import delete, func
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
-from agentevo.errors import ConfigError, MemoryStoreError
-from agentevo.memory import trust
+from agentevo.errors import MemoryStoreError
+from agentevo.memory import history, search, sync, trust
+from agentevo.memory.changes import (
+    Change,
+    CommitInfo,
+    Diff,
+    as_json,
+    attrs_of,
+    collapse,
+    embed_text,
+    item_row,
+    new_id,
+    op_summary,
+)
 from agentevo.memory.embedders import embed_unit, embedder_name, load_named
 from agentevo.memory.tables import (
     SCHEMA_VERSION,
@@ -51,7 +53,8 @@ from agentevo.memory.tables import (
     pack,
     unpack,
 )
-from agentevo.memory.vectors import Spec, VectorTable, make_spec
+from agentevo.memory.transfer import read_export, write_export
+from agentevo.memory.vectors import Spec, VectorTable
 from agentevo.protocols import Embedder
 from agentevo.records import Experience, utcnow
 
@@ -59,107 +62,10 @@ log = logging.getLogger(__name__)
 
 STORE_DIR = "memory_store"
 LOCK_FILE = "writer.lock"
-CLEAN_MARK = "index.clean"
-INDEX_DIR = "chroma"
-NUMPY_MAX_ROWS = 20_000  # below this a (filtered) numpy scan beats a Chroma query; bench/memory_search.py
 SCREENED_OPS = {"add", "update", "merge", "import"}
-RETRIEVABLE = ("trusted", "untrusted")
 IN_BATCH = 500  # ids per `IN (…)` query
-TIE_SLACK = 4  # extra candidates fetched so that ties at the k-th place are broken the same way every time
 
-
-def new_id() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-def embed_text(exp: Experience) -> str:
-    """What an item is found by: its words, plus the first demonstrated request (a template's instance)."""
-    first = next((str(m.get("content", "")) for m in exp.demonstration if m.get("role") == "user"), "")
-    return "\n".join(p for p in (exp.title, exp.description, exp.content, first[:1000]) if p)
-
-
-def attrs_of(exp: Experience) -> dict[str, str]:
-    return {
-        "kind": exp.kind,
-        "trust": exp.trust,
-        "suite": exp.scope.suite,
-        "site": exp.scope.site,
-        "template": exp.scope.template,
-    }
-
-
-def as_json(exp: Experience) -> dict[str, Any]:
-    return exp.model_dump(mode="json")
-
-
-@dataclass(frozen=True)
-class Change:
-    """One staged change: `after` is the item's new state (None = deleted)."""
-
-    op: str  # add | update | merge | delete | usage | decay | approve | restore | import
-    id: str
-    after: Experience | None
-    note: str = ""
-    vector: np.ndarray | None = None  # known already (restore, import of a vector): no re-embedding
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    id: str
-    seq: int
-    parent: str | None
-    created_at: datetime
-    message: str
-    source: str
-    source_run: str
-    ops: list[dict[str, Any]]
-
-    @classmethod
-    def of(cls, row: MemoryCommitRow) -> CommitInfo:
-        return cls(
-            row.id,
-            row.seq,
-            row.parent,
-            row.created_at,
-            row.message,
-            row.source,
-            row.source_run,
-            list(row.ops),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "seq": self.seq,
-            "parent": self.parent,
-            "created_at": self.created_at.isoformat(),
-            "message": self.message,
-            "source": self.source,
-            "source_run": self.source_run,
-            "ops": self.ops,
-        }
-
-
-@dataclass
-class Diff:
-    a: str
-    b: str
-    added: list[Experience] = field(default_factory=list)
-    removed: list[Experience] = field(default_factory=list)
-    changed: list[tuple[Experience, Experience, list[str]]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "a": self.a,
-            "b": self.b,
-            "added": [as_json(e) for e in self.added],
-            "removed": [as_json(e) for e in self.removed],
-            "changed": [{"before": as_json(x), "after": as_json(y), "fields": f} for x, y, f in self.changed],
-        }
-
-
-def changed_fields(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+__all__ = ["STORE_DIR", "Change", "CommitInfo", "Diff", "ExperienceStore", "embed_text", "new_id"]
 
 
 def acquire_writer_lock(root: Path, timeout_s: float) -> FileLock:
@@ -177,6 +83,7 @@ def acquire_writer_lock(root: Path, timeout_s: float) -> FileLock:
 class ExperienceStore:
     """The MemoryStore of agentevo (see the module docstring); thread-safe within one process."""
 
+    # --- opening --------------------------------------------------------------------------------------
     def __init__(
         self,
         root: Path,
@@ -186,7 +93,7 @@ class ExperienceStore:
         writer: bool = True,
         lock_timeout_s: float = 10.0,
         use_index: bool = True,
-        numpy_max_rows: int = NUMPY_MAX_ROWS,
+        numpy_max_rows: int = search.NUMPY_MAX_ROWS,
     ) -> None:
         self.root = Path(root)
         self.writer = writer
@@ -213,7 +120,9 @@ class ExperienceStore:
             self._check_schema()
             self.embedder_name, self.embedder = self._resolve_embedder(embedder)
             if writer:  # judged now, before any commit moves the head on
-                self._index_clean = read_clean_mark(self.root) == clean_mark(self.root, self.head_id())
+                self._index_clean = sync.read_clean_mark(self.root) == sync.clean_mark(
+                    self.root, self.head_id()
+                )
         except SQLAlchemyError as exc:
             self.close()
             raise MemoryStoreError(
@@ -223,7 +132,6 @@ class ExperienceStore:
             self.close()
             raise
 
-    # --- opening ----------------------------------------------------------------------------------------
     @classmethod
     def for_workspace(
         cls,
@@ -300,7 +208,7 @@ class ExperienceStore:
                     in_step = False
                 index.close()
                 if in_step:
-                    write_clean_mark(self.root, head)
+                    sync.write_clean_mark(self.root, head)
             if getattr(self, "engine", None) is not None:
                 self.engine.dispose()
             if self._file_lock is not None:
@@ -319,7 +227,7 @@ class ExperienceStore:
                 f"the memory store {self.root} is open read-only (another process writes it)"
             )
 
-    # --- reading ----------------------------------------------------------------------------------------
+    # --- reading --------------------------------------------------------------------------------------
     def count(self) -> int:
         with self.session() as s:
             return int(s.exec(select(func.count()).select_from(MemoryItemRow)).one())  # type: ignore[arg-type]
@@ -397,73 +305,39 @@ class ExperienceStore:
         with self._lock:
             return {i: v for i in ids if (v := table.vector(i)) is not None}
 
-    # --- commits ----------------------------------------------------------------------------------------
+    # --- history ----------------------------------------------------------------------------------------
     def log(self, limit: int | None = None) -> list[CommitInfo]:
         with self.session() as s:
-            q = select(MemoryCommitRow).order_by(MemoryCommitRow.seq.desc())  # type: ignore[attr-defined]
-            if limit:
-                q = q.limit(limit)
-            return [CommitInfo.of(r) for r in s.exec(q)]
+            return history.log(s, limit)
 
     def resolve_commit(self, ref: str) -> CommitInfo:
         """A commit by id, unique id prefix, HEAD or HEAD~N; MemoryStoreError when there is none."""
-        ref = ref.strip()
-        match = re.fullmatch(r"(?i)head(?:~(\d+))?", ref)
         with self.session() as s:
-            if match:
-                back = int(match.group(1) or 0)
-                q = select(MemoryCommitRow).order_by(MemoryCommitRow.seq.desc()).offset(back).limit(1)  # type: ignore[attr-defined]
-                rows = list(s.exec(q))
-            else:
-                row = s.get(MemoryCommitRow, ref)
-                rows = [row] if row is not None else []
-                if not rows and len(ref) >= 4 and re.fullmatch(r"\w+", ref):
-                    q2 = select(MemoryCommitRow).where(MemoryCommitRow.id.startswith(ref)).limit(2)  # type: ignore[attr-defined]
-                    rows = list(s.exec(q2))
-                    if len(rows) > 1:
-                        raise MemoryStoreError(f"commit prefix {ref!r} is ambiguous")
-        if not rows:
-            raise MemoryStoreError(f"no commit {ref!r} in the memory store {self.root}")
-        return CommitInfo.of(rows[0])
+            return history.resolve_commit(s, ref, str(self.root))
 
-    def state_at(self, ref: str) -> dict[str, tuple[dict[str, Any], bytes]]:
-        """Every live item (JSON, vector) just after a commit, from the history."""
+    def state_at(self, ref: str) -> history.State:
+        """Every live item (JSON, vector) just after a commit."""
         seq = self.resolve_commit(ref).seq
-        return self._state_at_seq(seq)
-
-    def _state_at_seq(self, seq: int) -> dict[str, tuple[dict[str, Any], bytes]]:
-        h = MemoryHistoryRow
-        latest = (
-            select(h.item_id, func.max(h.seq).label("m"))  # type: ignore[arg-type]
-            .where(h.seq <= seq)
-            .group_by(h.item_id)  # type: ignore[arg-type]
-            .subquery()
-        )
-        q = select(h).join(latest, and_(h.item_id == latest.c.item_id, h.seq == latest.c.m))  # type: ignore[arg-type]
         with self.session() as s:
-            return {r.item_id: (r.data, r.vector or b"") for r in s.exec(q) if r.data is not None}
+            return history.state_at(s, seq)
 
     def diff(self, a: str, b: str) -> Diff:
         ca, cb = self.resolve_commit(a), self.resolve_commit(b)
-        sa, sb = self._state_at_seq(ca.seq), self._state_at_seq(cb.seq)
-        out = Diff(a=ca.id, b=cb.id)
-        for item_id in sorted(set(sa) | set(sb)):
-            if item_id not in sa:
-                out.added.append(Experience.model_validate(sb[item_id][0]))
-            elif item_id not in sb:
-                out.removed.append(Experience.model_validate(sa[item_id][0]))
-            elif sa[item_id][0] != sb[item_id][0]:
-                before, after = sa[item_id][0], sb[item_id][0]
-                out.changed.append(
-                    (
-                        Experience.model_validate(before),
-                        Experience.model_validate(after),
-                        changed_fields(before, after),
-                    )
-                )
-        return out
+        with self.session() as s:
+            return history.diff(ca, cb, history.state_at(s, ca.seq), history.state_at(s, cb.seq))
 
-    # --- the MemoryStore protocol: stage, then commit ---------------------------------------------------
+    def rollback(self, commit_id: str, *, source_run: str = "") -> CommitInfo | None:
+        """Make the live items exactly what they were just after `commit_id` (a new commit says so)."""
+        self._require_writer()
+        target = self.resolve_commit(commit_id)
+        with self._lock, self.session() as s:
+            current = {r.id: r.data for r in s.exec(select(MemoryItemRow))}
+            changes = history.restore(history.state_at(s, target.seq), current)
+        return self.apply(
+            changes, message=f"rollback to {target.id}", source="rollback", source_run=source_run
+        )
+
+    # --- the MemoryStore protocol: stage, then commit -------------------------------------------------
     def staged(self) -> list[Change]:
         if not hasattr(self._staged, "changes"):
             self._staged.changes = []
@@ -484,24 +358,7 @@ class ExperienceStore:
         info = self.apply(changes, message=message, source=source, source_run=source_run)
         return info.id if info else self.head_id()
 
-    def rollback(self, commit_id: str, *, source_run: str = "") -> CommitInfo | None:
-        """Make the live items exactly what they were just after `commit_id` (a new commit says so)."""
-        self._require_writer()
-        target_commit = self.resolve_commit(commit_id)
-        with self._lock:
-            target = self._state_at_seq(target_commit.seq)
-            with self.session() as s:
-                current = {r.id: r.data for r in s.exec(select(MemoryItemRow))}
-            changes = [Change("restore", i, None) for i in sorted(set(current) - set(target))]
-            for item_id, (data, vector) in sorted(target.items()):
-                if current.get(item_id) != data:
-                    exp = Experience.model_validate(data)
-                    changes.append(Change("restore", item_id, exp, vector=unpack(vector) if vector else None))
-            return self.apply(
-                changes, message=f"rollback to {target_commit.id}", source="rollback", source_run=source_run
-            )
-
-    # --- writing ----------------------------------------------------------------------------------------
+    # --- writing --------------------------------------------------------------------------------------
     def apply(
         self, changes: Sequence[Change], *, message: str = "", source: str = "", source_run: str = ""
     ) -> CommitInfo | None:
@@ -672,7 +529,7 @@ class ExperienceStore:
             self._index.close()
             self._index = None
 
-    # --- the vector table and the index ------------------------------------------------------------------
+    # --- the vector table and the index ---------------------------------------------------------------
     def table(self) -> VectorTable:
         """The in-memory vector table, loaded on first use and caught up with commits made elsewhere."""
         with self._lock:
@@ -746,92 +603,47 @@ class ExperienceStore:
         from agentevo.memory.index import open_index
 
         head, clean = self.head_id(), self._index_clean
-        (self.root / CLEAN_MARK).unlink(missing_ok=True)  # a crash from here on leaves it unmarked: probed
+        (self.root / sync.CLEAN_MARK).unlink(missing_ok=True)  # a crash from here on leaves it unmarked
+        folder = self.root / sync.INDEX_DIR
         try:
-            index = open_index(self.root / INDEX_DIR, clean=clean)
-            self.sync_index(index, head, thorough=not clean)
+            index = open_index(folder, clean=clean)
+            sync.sync_index(self.session, index, head, thorough=not clean)
         except Exception as exc:
-            raise MemoryStoreError(
-                f"cannot open the memory index {self.root / INDEX_DIR}: {first_line(exc)}"
-            ) from None
+            raise MemoryStoreError(f"cannot open the memory index {folder}: {first_line(exc)}") from None
         return index
-
-    def sync_index(self, index: Any, head: str, *, thorough: bool) -> dict[str, int]:
-        """Bring the index in step with SQL: upsert the missing and the changed, delete extras."""
-        with self.session() as s:
-            sql_ids = set(s.exec(select(MemoryItemRow.id)))  # type: ignore[call-overload]
-        if index.head == head and index.count() == len(sql_ids) and not thorough:
-            return {"upserted": 0, "deleted": 0}
-        chroma_ids = index.ids()
-        stale = self._changed_since(index.head) & sql_ids
-        extra = sorted(chroma_ids - sql_ids)
-        todo = sorted((sql_ids - chroma_ids) | stale)
-        if extra:
-            index.delete(extra)
-        self._upsert_from_sql(index, todo)
-        index.set_head(head)
-        if extra or todo:
-            log.info("memory index brought in step: %d upserted, %d deleted", len(todo), len(extra))
-        return {"upserted": len(todo), "deleted": len(extra)}
-
-    def _changed_since(self, commit_id: str) -> set[str]:
-        if not commit_id:
-            with self.session() as s:
-                return set(s.exec(select(MemoryItemRow.id)))  # type: ignore[call-overload]
-        with self.session() as s:
-            row = s.get(MemoryCommitRow, commit_id)
-            if row is None:  # an index from some other ledger: everything is suspect
-                return set(s.exec(select(MemoryItemRow.id)))  # type: ignore[call-overload]
-            q = select(MemoryHistoryRow.item_id).where(MemoryHistoryRow.seq > row.seq)  # type: ignore[call-overload]
-            return set(s.exec(q))
-
-    def _upsert_from_sql(self, index: Any, ids: Sequence[str], batch: int = 4096) -> None:
-        for start in range(0, len(ids), batch):
-            part = ids[start : start + batch]
-            with self.session() as s:
-                rows = list(s.exec(select(MemoryItemRow).where(MemoryItemRow.id.in_(part))))  # type: ignore[attr-defined]
-            if rows:
-                vectors = np.stack([unpack(r.vector) for r in rows])
-                index.upsert([r.id for r in rows], vectors, [row_attrs(r) for r in rows])
 
     def reindex(self, *, embedder: Embedder | str | None = None) -> dict[str, Any]:
         """Rebuild the Chroma index from SQL; with a new embedder, re-embed every item and version first."""
         self._require_writer()
-        import shutil
-
         with self._lock:
-            reembedded = 0
-            if embedder is not None:
-                reembedded = self._reembed(embedder)
+            reembedded = self._reembed(embedder) if embedder is not None else 0
             self._drop_index()
-            shutil.rmtree(self.root / INDEX_DIR, ignore_errors=True)
-            (self.root / CLEAN_MARK).unlink(missing_ok=True)
-            self._table = None
+            shutil.rmtree(self.root / sync.INDEX_DIR, ignore_errors=True)
+            (self.root / sync.CLEAN_MARK).unlink(missing_ok=True)
+            self._index_clean, self._table = False, None
             index = self.index()
             return {"items": index.count() if index else 0, "head": self.head_id(), "reembedded": reembedded}
 
     def _reembed(self, embedder: Embedder | str) -> int:
+        """New vectors for every item and every recorded version (so a rollback restores usable ones)."""
         name = embedder if isinstance(embedder, str) else embedder_name(embedder)
         fn = load_named(embedder) if isinstance(embedder, str) else embedder
         with self.session() as s:
             items = list(s.exec(select(MemoryItemRow)))
-            history = list(s.exec(select(MemoryHistoryRow).where(MemoryHistoryRow.data.is_not(None))))  # type: ignore[union-attr]
-            texts = [embed_text(Experience.model_validate(r.data)) for r in items]
-            texts += [embed_text(Experience.model_validate(h.data)) for h in history]
+            versions = list(s.exec(select(MemoryHistoryRow).where(MemoryHistoryRow.data.is_not(None))))  # type: ignore[union-attr]
+            texts = [embed_text(Experience.model_validate(r.data)) for r in (*items, *versions)]
             mat = embed_unit(fn, texts)
-            for i, r in enumerate(items):
-                r.vector = pack(mat[i])
-                s.add(r)
-            for j, h in enumerate(history):
-                h.vector = pack(mat[len(items) + j])
-                s.add(h)
-            for k, v in {"embedder": name, "dim": str(mat.shape[1] if len(texts) else self._dim())}.items():
+            for row, vec in zip((*items, *versions), mat, strict=True):
+                row.vector = pack(vec)
+                s.add(row)
+            dim = str(mat.shape[1]) if texts else str(len(embed_unit(fn, ["dimension probe"])[0]))
+            for k, v in {"embedder": name, "dim": dim}.items():
                 s.merge(MemoryMetaRow(key=k, value=v))
             s.commit()
         self.embedder_name, self.embedder = name, fn
         return len(items)
 
-    # --- search -----------------------------------------------------------------------------------------
+    # --- search ---------------------------------------------------------------------------------------
     def embed_query(self, text: str) -> np.ndarray:
         return embed_unit(self.embedder, [text])[0]
 
@@ -862,70 +674,39 @@ class ExperienceStore:
         filter: Mapping[str, Any] | None = None,
         include_quarantined: bool = False,
     ) -> list[tuple[Experience, float]]:
-        spec = filter_spec(scope, filter, include_quarantined)
+        spec = search.filter_spec(scope, filter, include_quarantined)
         hits = self.nearest(vector, k, spec)
         found = self.get_many([i for i, _ in hits])
         return [(found[i], score) for i, score in hits if i in found]
 
     def nearest(self, vector: np.ndarray, k: int, spec: Spec) -> list[tuple[str, float]]:
-        """Pick the faster exact-enough path per query: numpy over the filtered subset when it is small or
-        selective, Chroma's unfiltered HNSW (over-fetched, then filtered here) when it is large and broad."""
+        """Ids and scores of the k nearest items a filter admits, by the faster path (search.py)."""
         if self.use_index and self.writer:
             self.index()  # opening repairs the index, whichever path this query takes
         with self._lock:
             table = self.table()
-            n_all, n_sub = len(table), table.count(spec)
-            if n_sub == 0 or k <= 0:
-                return []
-            if self._index is not None and n_sub > self.numpy_max_rows and n_sub * 2 >= n_all:
-                hits = self._chroma_nearest(vector, k + TIE_SLACK, spec, n_sub, n_all)
-                if hits is not None:
-                    return best_first(hits, k)
-            return best_first(table.search(np.asarray(vector, dtype=np.float32), k + TIE_SLACK, spec), k)
-
-    def _chroma_nearest(
-        self, vector: np.ndarray, k: int, spec: Spec, n_sub: int, n_all: int
-    ) -> list[tuple[str, float]] | None:
-        assert self._table is not None
-        fetch = min(n_all, math.ceil(k * n_all / n_sub) + k)
-        try:
-            got = self._index.query(vector, fetch)
-        except Exception as exc:
-            log.warning("memory index query failed (%s); searching with numpy", exc)
-            self._drop_index()
-            return None
-        hits = [(i, s) for i, s in got if self._table.admits(i, spec)][:k]
-        return hits if len(hits) == min(k, n_sub) or len(got) == n_all else None
+            try:
+                return search.nearest(table, self._index, vector, k, spec, numpy_max_rows=self.numpy_max_rows)
+            except Exception as exc:  # a broken index must not break retrieval: numpy answers alone
+                if self._index is None:
+                    raise
+                log.warning("memory index query failed (%s); searching with numpy", exc)
+                self._drop_index()
+                return search.nearest(table, None, vector, k, spec)
 
     # --- import / export --------------------------------------------------------------------------------
     def export(self, path: Path) -> int:
-        """Every live item as JSON lines; written to a temporary file, synced, then renamed (old or new)."""
-        items = self.items()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with tmp.open("w", encoding="utf-8") as f:
-                for exp in items:
-                    f.write(exp.model_dump_json() + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise MemoryStoreError(f"cannot write {path}: {exc.strerror}") from None
-        return len(items)
+        """Every live item as JSON lines, written atomically (the file is the old one or the new one)."""
+        return write_export(self.items(), path)
 
     def import_file(self, path: Path, *, source_run: str = "") -> CommitInfo | None:
         """Items from a JSON-lines export, as one commit; a malformed line rejects the whole file."""
         items = read_export(path)
         changes = [Change("import", e.id, e) for e in items]
-        return self.apply(
-            changes,
-            message=f"import {path.name} ({len(items)} items)",
-            source="import",
-            source_run=source_run,
-        )
+        message = f"import {path.name} ({len(items)} items)"
+        return self.apply(changes, message=message, source="import", source_run=source_run)
 
-    # --- summary ----------------------------------------------------------------------------------------
+    # --- summary --------------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         items = self.items()
         by: dict[str, dict[str, int]] = {"kind": {}, "trust": {}, "suite": {}}
@@ -949,122 +730,12 @@ class ExperienceStore:
         }
 
 
-def best_first(hits: Sequence[tuple[str, float]], k: int) -> list[tuple[str, float]]:
-    """Best score first; equal scores (to 6 places) by id, so that the same store always answers the same."""
-    return sorted(hits, key=lambda h: (-round(h[1], 6), h[0]))[:k]
-
-
-def clean_mark(root: Path, head: str) -> dict[str, Any]:
-    """What a cleanly closed index looks like: its head and the size and mtime of every file in it, so
-    that a folder touched after the close (a crash of something else, a damaged disk) is probed again."""
-    files = {}
-    folder = root / INDEX_DIR
-    for path in sorted(folder.rglob("*")) if folder.exists() else []:
-        if path.is_file():
-            st = path.stat()
-            files[str(path.relative_to(folder))] = [st.st_size, st.st_mtime_ns]
-    return {"head": head, "files": files}
-
-
-def write_clean_mark(root: Path, head: str) -> None:
-    (root / CLEAN_MARK).write_text(json.dumps(clean_mark(root, head)))
-
-
-def read_clean_mark(root: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((root / CLEAN_MARK).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def collapse(changes: Sequence[Change]) -> list[Change]:
-    """One change per item (its last), in first-seen order: a commit writes one version of each item."""
-    last: dict[str, Change] = {}
-    for c in changes:
-        last[c.id] = c
-    return list(last.values())
-
-
-def op_summary(c: Change) -> dict[str, Any]:
-    out: dict[str, Any] = {"op": c.op, "id": c.id}
-    if c.after is not None:
-        out["kind"] = c.after.kind
-        out["title"] = c.after.title[:120]
-    if c.note:
-        out["note"] = c.note
-    return out
-
-
-def item_row(exp: Experience, vector: bytes, seq: int) -> MemoryItemRow:
-    return MemoryItemRow(
-        id=exp.id,
-        kind=exp.kind,
-        trust=exp.trust,
-        suite=exp.scope.suite,
-        site=exp.scope.site,
-        template=exp.scope.template,
-        seq=seq,
-        data=as_json(exp),
-        vector=vector,
-    )
-
-
-def row_attrs(r: MemoryItemRow) -> dict[str, str]:
-    return {"kind": r.kind, "trust": r.trust, "suite": r.suite, "site": r.site, "template": r.template}
-
-
-def filter_spec(
-    scope: Mapping[str, str] | None, filter: Mapping[str, Any] | None, include_quarantined: bool = False
-) -> Spec:
-    allowed: dict[str, list[str]] = {}
-    for key, value in (scope or {}).items():
-        if value:
-            allowed[key] = [value, ""]  # an item with an empty scope field applies everywhere
-    for key, value in (filter or {}).items():
-        allowed[key] = [value] if isinstance(value, str) else list(value)
-    if not include_quarantined:
-        levels = allowed.get("trust", list(RETRIEVABLE))
-        allowed["trust"] = [t for t in levels if t != "quarantined"]
-    try:
-        return make_spec(allowed)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def read_export(path: Path) -> list[Experience]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise MemoryStoreError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise MemoryStoreError(f"{path}: not UTF-8 text") from None
-    items: list[Experience] = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            items.append(Experience.model_validate_json(line))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "line"
-            raise MemoryStoreError(f"{path}:{n}: not an experience item ({where}: {err['msg']})") from None
-    return items
-
-
-@contextlib.contextmanager
-def opened(workspace: Path, **kwargs: Any) -> Iterator[ExperienceStore]:
-    store = ExperienceStore.for_workspace(workspace, **kwargs)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
 def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://…@{rest.split('@', 1)[1]}"

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from agentevo.errors import MemoryStoreError
-from agentevo.memory.store import CLEAN_MARK, INDEX_DIR, Change, ExperienceStore
+from agentevo.memory.store import Change, ExperienceStore
+from agentevo.memory.sync import CLEAN_MARK, INDEX_DIR
 from agentevo.records import UsageStats
 from agentevo.testing import HashEmbedder
 from tests.memory.builders import insight
