@@ -227,7 +227,7 @@ def print_table(cases: list[dict]) -> None:
                 f"{ratio:.2f}",
                 f"{v['goal']}: {'met' if met else 'NOT met'}",
             )
-        Console().print(table)
+        Console(width=200).print(table)
     for c in cases:
         print(f"{c['size']:,} items, filter {c['filter']}: recall@5 vs exact {c['recall_at_5_vs_exact']}")
 

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from agentevo.errors import AgentevoError
 from agentevo.memory.curator import Curator, usefulness
 from agentevo.memory.params import align, bind, replace_all
 from agentevo.memory.store import ExperienceStore
@@ -59,6 +61,7 @@ class MemoryRecall:
     untrusted_penalty: float = 0.05
     record_usage: bool = True
     curator: Curator | None = None
+    _usage_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def query_text(self, task: Task, observation: Observation) -> str:
         obs = observation.text.strip()
@@ -91,9 +94,13 @@ class MemoryRecall:
     def recall(self, task: Task, observation: Observation) -> Recollection:
         if self.k <= 0 or self.token_budget <= 0:
             return Recollection()
-        hits = self.store.search(
-            self.query_text(task, observation), scope=self.scope(task), k=self.candidates
-        )
+        try:
+            hits = self.store.search(
+                self.query_text(task, observation), scope=self.scope(task), k=self.candidates
+            )
+        except AgentevoError as exc:  # memory is an aid: the episode goes on without it
+            log.warning("memory retrieval failed for %s: %s", task.id, exc)
+            return Recollection()
         chosen: list[Ranked] = []
         out = Recollection()
         budget = self.token_budget
@@ -117,10 +124,14 @@ class MemoryRecall:
         if not self.record_usage:
             return
         curator = self.curator or Curator(self.store)
-        changes = curator.usage(trajectory)
-        self.store.apply(
-            changes, message=f"usage of episode {trajectory.id}", source="usage", source_run=trajectory.run_id
-        )
+        with self._usage_lock:  # read-modify-write of the counts: one episode at a time
+            changes = curator.usage(trajectory)
+            self.store.apply(
+                changes,
+                message=f"usage of episode {trajectory.id}",
+                source="usage",
+                source_run=trajectory.run_id,
+            )
 
 
 def note(exp: Experience) -> str:

@@ -675,8 +675,13 @@ class ExperienceStore:
         include_quarantined: bool = False,
     ) -> list[tuple[Experience, float]]:
         spec = search.filter_spec(scope, filter, include_quarantined)
-        hits = self.nearest(vector, k, spec)
-        found = self.get_many([i for i, _ in hits])
+        try:
+            hits = self.nearest(vector, k, spec)
+            found = self.get_many([i for i, _ in hits])
+        except SQLAlchemyError as exc:
+            raise MemoryStoreError(
+                f"memory search failed ({safe_url(self.url)}): {first_line(exc)}"
+            ) from None
         return [(found[i], score) for i, score in hits if i in found]
 
     def nearest(self, vector: np.ndarray, k: int, spec: Spec) -> list[tuple[str, float]]:

@@ -141,3 +141,21 @@ def test_an_empty_memory_offers_nothing_and_the_episode_runs_as_without_it(store
     ep = Episode(env=env, model=model, recaller=MemoryRecall(store), limits=LimitsConfig(max_steps=1))
     traj = run_episode(task, ep, episode_id="e")
     assert traj.outcome == "success" and traj.steps[0].retrieved == ()
+
+
+def test_a_broken_ledger_never_breaks_the_episode(tmp_path, env):
+    from agentevo.memory.store import ExperienceStore
+    from agentevo.testing import HashEmbedder
+
+    store = ExperienceStore(tmp_path / "m", embedder=HashEmbedder(64), use_index=False)
+    store.add([insight("Multiply each value.", id="a", suite="scales")])
+    store.commit()
+    store.engine.dispose()
+    for name in ("memory.db", "memory.db-wal", "memory.db-shm"):  # a disk fault under the open store
+        (tmp_path / "m" / name).unlink(missing_ok=True)
+    (tmp_path / "m" / "memory.db").write_bytes(b"not a database " * 100)
+    task = scale_task(31)
+    model = ScriptedModel([solver([{"content": task.instruction}], [])])
+    traj = run_episode(task, Episode(env=env, model=model, recaller=MemoryRecall(store)), episode_id="e")
+    assert traj.outcome == "success" and traj.steps[0].retrieved == ()
+    store.close()
