@@ -5,7 +5,8 @@ to old experience — count it, and DECAY (forget) what keeps being shown withou
             and suite — or of an earlier candidate of the same batch — folds into it: one item remains,
             carrying the provenance (trajectory ids, sources) of both and the lower trust of the two
     UPDATE  a workflow for a template that already has one replaces its steps when it is no longer (fewer
-            or as many steps), keeping the item's id, stats and provenance
+            or as many steps), keeping the item's id, stats and provenance; a template holds at most
+            `max_pitfalls` pitfalls, and a new one then replaces the oldest
     ADD     anything else
     DECAY   after an episode, each item it was shown counts retrieved += 1 and helped (success) or hurt
             (failure, limit) += 1; an item retrieved `decay_after` times or more whose usefulness
@@ -60,8 +61,9 @@ def steps_of(exp: Experience) -> int:
     return sum(1 for m in exp.demonstration if m.get("role") == "assistant") or exp.content.count("\n")
 
 
-def replace_workflow(old: Experience, new: Experience) -> Experience:
-    """The newer workflow's steps under the old item's identity, with both provenances."""
+def replace_content(old: Experience, new: Experience) -> Experience:
+    """The newer item's words (and demonstration) under the old item's identity and stats, with both
+    provenances; a quarantined item stays quarantined (the store screens the new words anyway)."""
     return old.model_copy(
         update={
             "title": new.title,
@@ -75,12 +77,16 @@ def replace_workflow(old: Experience, new: Experience) -> Experience:
     )
 
 
+Pending = dict[str, tuple[Experience, np.ndarray]]  # what this batch has made of each item so far
+
+
 @dataclass
 class Curator:
     store: ExperienceStore
     merge_threshold: float = 0.9
     decay_after: int = 5
     decay_below: float = 0.2
+    max_pitfalls: int = 3  # per template: a new one then replaces the oldest
 
     def __post_init__(self) -> None:
         self._overlay: dict[str, Experience | None] = {}
@@ -92,45 +98,54 @@ class Curator:
         if not candidates:
             return []
         vectors = embed_unit(self.store.embedder, [embed_text(c) for c in candidates])
-        changes: list[Change] = []
         self._overlay = {c.id: c.after for c in earlier}
-        pending: dict[str, tuple[Experience, np.ndarray]] = {}  # this batch's results, by id
+        changes: list[Change] = []
+        pending: Pending = {}
         for cand, vec in zip(candidates, vectors, strict=True):
-            target = self._near_duplicate(cand, vec, pending) or self._same_template_workflow(cand, pending)
-            if target is None:
-                changes.append(Change("add", cand.id, cand))
-                pending[cand.id] = (cand, vec)
-                continue
-            existing, sim = target
-            if sim >= self.merge_threshold:
-                after = merge(existing, cand)
-                changes.append(
-                    Change("merge", existing.id, after, note=f"merged {cand.id} (cosine {sim:.3f})")
-                )
-            elif steps_of(cand) <= steps_of(existing):
-                after = replace_workflow(existing, cand)
-                changes.append(Change("update", existing.id, after, note=f"newer workflow from {cand.id}"))
-            else:
-                after = merge(existing, cand)
-                changes.append(
-                    Change("merge", existing.id, after, note=f"longer workflow {cand.id} not kept")
-                )
-            pending[existing.id] = (after, self._vector(existing.id, pending, vec))
+            change = self._fold(cand, vec, pending)
+            changes.append(change)
+            assert change.after is not None
+            pending[change.id] = (
+                change.after,
+                vec if change.op == "add" else self._vector(change.id, pending, vec),
+            )
         return changes
 
-    def _vector(
-        self, item_id: str, pending: dict[str, tuple[Experience, np.ndarray]], default: np.ndarray
-    ) -> np.ndarray:
+    def _fold(self, cand: Experience, vec: np.ndarray, pending: Pending) -> Change:
+        """MERGE into a near-duplicate; else UPDATE the template's workflow (or its oldest pitfall, when
+        the template has `max_pitfalls` already); else ADD."""
+        dup = self._near_duplicate(cand, vec, pending)
+        if dup is not None:
+            existing, sim = dup
+            return Change(
+                "merge", existing.id, merge(existing, cand), note=f"merged {cand.id} (cosine {sim:.3f})"
+            )
+        same = self._same_template(cand, pending)
+        if cand.kind == "workflow" and same:
+            old = same[0]
+            if steps_of(cand) <= steps_of(old):
+                return Change(
+                    "update", old.id, replace_content(old, cand), note=f"newer workflow from {cand.id}"
+                )
+            return Change("merge", old.id, merge(old, cand), note=f"longer workflow {cand.id} not kept")
+        if cand.kind == "pitfall" and len(same) >= self.max_pitfalls:
+            old = same[0]
+            return Change(
+                "update", old.id, replace_content(old, cand), note=f"oldest pitfall replaced by {cand.id}"
+            )
+        return Change("add", cand.id, cand)
+
+    def _vector(self, item_id: str, pending: Pending, default: np.ndarray) -> np.ndarray:
         if item_id in pending:
             return pending[item_id][1]
         return self.store.vectors([item_id]).get(item_id, default)
 
     def _current(self, exp: Experience) -> Experience | None:
         """An item as this commit has it so far (None once an earlier change of it deletes it)."""
-        return self._overlay.get(exp.id, exp) if exp.id in self._overlay else exp
+        return self._overlay.get(exp.id, exp)
 
     def _near_duplicate(
-        self, cand: Experience, vec: np.ndarray, pending: dict[str, tuple[Experience, np.ndarray]]
+        self, cand: Experience, vec: np.ndarray, pending: Pending
     ) -> tuple[Experience, float] | None:
         best: tuple[Experience, float] | None = None
         for exp, other in pending.values():
@@ -150,20 +165,20 @@ class Curator:
                 best = (current, sim)
         return best if best is not None and best[1] >= self.merge_threshold else None
 
-    def _same_template_workflow(
-        self, cand: Experience, pending: dict[str, tuple[Experience, np.ndarray]]
-    ) -> tuple[Experience, float] | None:
-        if cand.kind != "workflow" or not cand.scope.template:
-            return None
-        key = (cand.scope.suite, cand.scope.template)
-        for exp, _ in pending.values():
-            if exp.kind == "workflow" and (exp.scope.suite, exp.scope.template) == key:
-                return exp, 0.0
-        for exp in self.store.items(kind="workflow", suite=cand.scope.suite, template=cand.scope.template):
+    def _same_template(self, cand: Experience, pending: Pending) -> list[Experience]:
+        """Live items of the candidate's kind, suite and template as this batch has them, oldest first."""
+        if not cand.scope.template:
+            return []
+        key = (cand.kind, cand.scope.suite, cand.scope.template)
+        found: dict[str, Experience] = {}
+        for exp in self.store.items(kind=cand.kind, suite=cand.scope.suite, template=cand.scope.template):
             current = self._current(exp)
             if current is not None:
-                return current, 0.0
-        return None
+                found[exp.id] = current
+        for exp, _ in pending.values():
+            if (exp.kind, exp.scope.suite, exp.scope.template) == key:
+                found[exp.id] = exp
+        return sorted(found.values(), key=lambda e: (e.updated_at, e.id))
 
     # --- usage and decay ----------------------------------------------------------------------------
     def usage(self, trajectory: Trajectory) -> list[Change]:

@@ -92,6 +92,7 @@ def attach(runner: Any, cfg: RunConfig, store: ExperienceStore) -> MemoryLearner
         merge_threshold=float(opts.get("merge_threshold", 0.9)),
         decay_after=int(opts.get("decay_after", 5)),
         decay_below=float(opts.get("decay_below", 0.2)),
+        max_pitfalls=int(opts.get("max_pitfalls", 3)),
     )
     recall = MemoryRecall(
         store,

@@ -82,3 +82,20 @@ def test_an_errored_episode_counts_nothing(store):
     store.apply(curator.plan([insight(A, id="a")]))
     broken = trajectory("t", [step(0, "x", "", retrieved=("a",))], outcome="error")
     assert curator.usage(broken) == []
+
+
+def test_a_template_keeps_at_most_max_pitfalls_and_a_new_one_replaces_the_oldest(store):
+    curator, reflector = Curator(store, max_pitfalls=2), WorkflowReflector()
+    errors = ["KeyError: 'name'", "ZeroDivisionError: division by zero", "TypeError: unhashable type: 'list'"]
+    for n, error in enumerate(errors):
+        failed = trajectory(
+            "Parse the config",
+            [step(0, f"python parse_{n}.py", "", error=error)],
+            outcome="failure",
+            run_id=f"r{n}",
+        )
+        store.apply(curator.plan(reflector.reflect(failed)))
+    pitfalls = store.items(kind="pitfall")
+    assert len(pitfalls) == 2
+    assert not any("KeyError" in p.content for p in pitfalls)  # the oldest went
+    assert any("TypeError" in p.content for p in pitfalls) and store.log()[0].ops[0]["op"] == "update"
