@@ -98,7 +98,7 @@ def attach(runner: Any, cfg: RunConfig, store: ExperienceStore) -> MemoryLearner
         store,
         k=cfg.memory.k,
         token_budget=cfg.memory.token_budget,
-        min_similarity=float(opts.get("min_similarity", 0.3)),
+        min_similarity=float(opts.get("min_similarity", 0.55)),
         record_usage=False,  # the learner counts usage in the episode's commit
         curator=curator,
     )
