@@ -64,6 +64,7 @@ class ChromaIndex:
         self.client = chromadb.PersistentClient(path=str(path), settings=settings())
         self.collection = self._collection()
         self.max_batch = int(getattr(self.client, "get_max_batch_size", lambda: 4096)()) or 4096
+        self.wiped: str | None = None  # why open_index had to delete the folder first, if it did
 
     def _collection(self) -> Any:
         return self.client.get_or_create_collection(
@@ -129,17 +130,19 @@ class ChromaIndex:
 
 def open_index(path: Path, *, clean: bool) -> ChromaIndex:
     """Open the index folder; probe it first in a child unless it was closed cleanly; wipe it if it fails."""
-    if path.exists() and not clean:
-        reason = probe(path)
-        if reason is not None:
-            log.warning("memory index %s is unreadable (%s): rebuilding it from SQL", path, reason)
-            shutil.rmtree(path, ignore_errors=True)
-    try:
-        return ChromaIndex(path)
-    except Exception as exc:  # a folder the probe passed but that still will not open
-        log.warning("memory index %s would not open (%s): rebuilding it from SQL", path, exc)
+    reason = probe(path) if path.exists() and not clean else None
+    if reason is not None:
+        log.warning("memory index %s is unreadable (%s): rebuilding it from SQL", path, reason)
         shutil.rmtree(path, ignore_errors=True)
-        return ChromaIndex(path)
+    try:
+        index = ChromaIndex(path)
+    except Exception as exc:  # a folder the probe passed but that still will not open
+        reason = f"would not open ({exc})"
+        log.warning("memory index %s %s: rebuilding it from SQL", path, reason)
+        shutil.rmtree(path, ignore_errors=True)
+        index = ChromaIndex(path)
+    index.wiped = reason
+    return index
 
 
 def dump_probe_result(path: Path) -> dict[str, Any]:

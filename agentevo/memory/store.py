@@ -17,6 +17,7 @@ import logging
 import re
 import shutil
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ class ExperienceStore:
         except OSError as exc:
             raise MemoryStoreError(f"cannot create the memory store {self.root}: {exc.strerror}") from None
         self._index_clean = False
+        self.index_opened: dict[str, Any] = {}  # what opening the index found and did (probe, wipe, repair)
         if writer:
             self._file_lock = acquire_writer_lock(self.root, lock_timeout_s)
         try:
@@ -605,11 +607,14 @@ class ExperienceStore:
         head, clean = self.head_id(), self._index_clean
         (self.root / sync.CLEAN_MARK).unlink(missing_ok=True)  # a crash from here on leaves it unmarked
         folder = self.root / sync.INDEX_DIR
+        started, existed = time.perf_counter(), folder.exists()
         try:
             index = open_index(folder, clean=clean)
-            sync.sync_index(self.session, index, head, thorough=not clean)
+            repaired = sync.sync_index(self.session, index, head, thorough=not clean)
         except Exception as exc:
             raise MemoryStoreError(f"cannot open the memory index {folder}: {first_line(exc)}") from None
+        self.index_opened = {"probed": existed and not clean, "wiped": index.wiped, **repaired}
+        self.index_opened["seconds"] = round(time.perf_counter() - started, 3)
         return index
 
     def reindex(self, *, embedder: Embedder | str | None = None) -> dict[str, Any]:

@@ -93,6 +93,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_commit_and_the_index_is_
     rng = random.Random(20261201)
     store_dir = tmp_path / "memory_store"
     acked: list[dict] = []
+    opens: list[dict] = []
     early = during = 0
     for cycle in range(CYCLES):
         writer = Writer(store_dir, seed=cycle)
@@ -115,6 +116,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_commit_and_the_index_is_
         report, acks = writer.report(), writer.acks()
         if report is not None:
             check_index(report)  # the repair this writer did at its open, after the previous kill
+            opens.append(report["opened"])
             during += 1
         else:
             early += 1
@@ -129,5 +131,13 @@ def test_sigkill_at_random_points_loses_no_acknowledged_commit_and_the_index_is_
     print(
         f"{CYCLES} kills ({early} before the writer was ready, {during} while committing); "
         f"{len(acked)} acknowledged commits, all present; final index {final.report()}"
+    )
+    seconds = sorted(o["seconds"] for o in opens)
+    probed, wiped = sum(o["probed"] for o in opens), sum(bool(o["wiped"]) for o in opens)
+    upserted, deleted = sum(o["upserted"] for o in opens), sum(o["deleted"] for o in opens)
+    print(
+        f"index opens after a kill: {probed} probed, {wiped} wiped and rebuilt, {upserted} vectors upserted "
+        f"and {deleted} deleted in repairs; open+repair median "
+        f"{seconds[len(seconds) // 2]:.1f} s, max {seconds[-1]:.1f} s"
     )
     assert len(acked) >= CYCLES  # on average three acknowledged commits before each commit-time kill

@@ -33,6 +33,7 @@ def index_report(store: ExperienceStore) -> dict:
     if probe is not None:
         top = index.query(store.table().vector(probe), 1)[0][0]
     return {
+        "opened": store.index_opened,
         "sql": len(sql_ids),
         "chroma": len(chroma_ids),
         "same_ids": sql_ids == chroma_ids,
