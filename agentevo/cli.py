@@ -11,10 +11,13 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from agentevo import __version__
+from agentevo.benchmarks.webarena.commands import score_command
 from agentevo.console import err, out, print_json
+from agentevo.envs.sandbox.commands import sandbox_app
 from agentevo.errors import AgentevoError, ConfigError
 from agentevo.memory.commands import memory_app
 from agentevo.runs.commands import run_command, runs_app
+from agentevo.tools.commands import tools_app
 
 app = typer.Typer(
     name="agentevo",
@@ -25,6 +28,9 @@ app = typer.Typer(
 )
 app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
+app.add_typer(tools_app, name="tools")
+app.command("score")(score_command)
+app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(memory_app, name="memory")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]

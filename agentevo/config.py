@@ -59,6 +59,10 @@ class SandboxConfig(Section):
     """Bytes of stdout and of stderr kept; the rest is dropped and the result marked truncated."""
     network: bool = False
     """Allow network access (off unless a task needs it)."""
+    disk_mb: int = Field(256, ge=8)
+    """Size of the writable workspace (and of /tmp) where the backend can bound it (docker; bwrap as root)."""
+    cpus: float = Field(1.0, gt=0, le=64)
+    """CPU cores one sandbox may use at once (docker; bwrap as root, through a cgroup)."""
 
 
 class LimitsConfig(Section):

@@ -59,17 +59,25 @@ def docker_engine() -> Check:
     try:
         import docker
 
+        from agentevo.envs.sandbox.image import image_exists, load_recipe
+
         client = docker.from_env(timeout=3)
         version = client.version().get("Version", "?")
+        tag = load_recipe().tag
+        built = image_exists(client, tag)
         client.close()
-        return Check("docker engine", True, f"engine {version} answers")
+        if not built:
+            return Check(
+                "docker engine", True, f"engine {version}; image {tag} not built", "agentevo sandbox build"
+            )
+        return Check("docker engine", True, f"engine {version} answers; image {tag} built")
     except Exception as exc:
         first = (str(exc).splitlines() or ["no answer"])[0][:120]
         return Check(
             "docker engine",
             False,
             f"no engine answers ({first})",
-            "apt-get install -y docker.io, then start dockerd",
+            "apt-get install -y docker.io, then .ci/dockerd (starts dockerd) and agentevo sandbox build",
         )
 
 

@@ -46,3 +46,60 @@ def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"
     ws.mkdir()
     return ws
+
+
+def find_pg_bin() -> Path | None:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+    return candidates[0].parent if candidates else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server on 127.0.0.1 (Debian's server binaries), for the "Postgres URL works"
+    tests. Skips when the binaries are missing."""
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    pg_bin = find_pg_bin()
+    if pg_bin is None:
+        pytest.skip("PostgreSQL server binaries are not installed (apt-get install postgresql)")
+    data = Path(tempfile.mkdtemp(prefix="agentevo-pg-"))  # pytest's tmp dirs are private to root
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(data, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run(
+        [*as_user, str(pg_bin / "initdb"), "-D", str(data / "db"), "--auth=trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        [
+            *as_user,
+            str(pg_bin / "pg_ctl"),
+            "-D",
+            str(data / "db"),
+            "-o",
+            opts,
+            "-l",
+            str(data / "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, str(pg_bin / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(data, ignore_errors=True)

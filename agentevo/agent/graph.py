@@ -220,7 +220,7 @@ def run_action(ep: Episode, action: Action) -> Observation:
 
 
 def render_observation(kind: str, obs: Observation) -> str:
-    return prompts.render(kind, "observation.md", text=obs.text, error=obs.error, url=obs.url)
+    return prompts.render(kind, "observation.md", text=obs.text, error=obs.error, url=obs.url, meta=obs.meta)
 
 
 def native_tools(model: Model) -> bool:

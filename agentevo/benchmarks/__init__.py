@@ -17,7 +17,12 @@ from agentevo.errors import SuiteError
 from agentevo.protocols import Environment
 from agentevo.records import Kind, Task
 
-SUITE_MODULES = ("agentevo.benchmarks.humaneval",)
+SUITE_MODULES = (
+    "agentevo.benchmarks.humaneval",
+    "agentevo.benchmarks.webarena",
+    "agentevo.benchmarks.miniwob",
+    "agentevo.benchmarks.os",
+)
 
 
 @dataclass
@@ -72,6 +77,15 @@ def get_suite(name: str) -> Suite:
     if name not in suites:
         raise SuiteError(f"unknown suite {name!r}; known: {', '.join(sorted(suites))}")
     return suites[name]
+
+
+def suite_for(cfg: RunConfig) -> Suite:
+    """The suite a run names: a file of the user's own task configs, or a registered suite."""
+    if cfg.environment.suite_file:
+        from agentevo.benchmarks.webarena import file_suite
+
+        return file_suite(cfg.environment.suite_file)
+    return get_suite(cfg.environment.suite)
 
 
 def stable_split(key: str, test_fraction: float = 0.3) -> str:

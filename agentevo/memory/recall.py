@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from agentevo.errors import AgentevoError
 from agentevo.memory.curator import Curator, usefulness
 from agentevo.memory.params import align, bind, replace_all
+from agentevo.memory.reflect import task_site
 from agentevo.memory.store import ExperienceStore
 from agentevo.protocols import Recollection
 from agentevo.records import Experience, Observation, Task, Trajectory, utcnow
@@ -71,7 +72,7 @@ class MemoryRecall:
         return f"{task.instruction}\n{obs[:500]}"
 
     def scope(self, task: Task) -> dict[str, str]:
-        site = str(task.meta.get("site", "") or "")
+        site = task_site(task)
         return {"suite": task.suite, **({"site": site} if site else {})}
 
     def rank(self, task: Task, hits: Sequence[tuple[Experience, float]]) -> list[Ranked]:

@@ -21,7 +21,7 @@ from agentevo.memory.changes import new_id
 from agentevo.memory.params import parameterise, substitute
 from agentevo.memory.trust import source_trust
 from agentevo.protocols import Reflector
-from agentevo.records import Experience, Message, Provenance, Scope, Step, Trajectory
+from agentevo.records import Experience, Message, Provenance, Scope, Step, Task, Trajectory
 
 MAX_STEPS = 10
 OBS_CHARS = 600
@@ -48,8 +48,15 @@ def gist(text: str, n: int = 70) -> str:
     return clip(errors[-1], n) if errors else first_line(text, n)
 
 
+def task_site(task: Task) -> str:
+    """The site a task names: `meta.site`, or the first of WebArena's `meta.sites`."""
+    site = task.meta.get("site") or next(iter(task.meta.get("sites") or []), "")
+    return str(site or "")
+
+
 def site_of(trajectory: Trajectory) -> str:
-    site = str(trajectory.task.meta.get("site", "") or "")
+    """The task's site, else the host of the first page the episode saw."""
+    site = task_site(trajectory.task)
     if site:
         return site
     url = next((s.observation.url for s in trajectory.steps if s.observation.url), None)

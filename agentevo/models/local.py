@@ -210,7 +210,14 @@ class EmbeddedModel:
         )
 
     def encode(self, w: Weights, messages: Sequence[Message], limit: int) -> Any:
-        msgs = fit_context(list(messages), lambda ms: self.count(w, ms), CONTEXT_TOKENS - limit)
+        """Tokenise once; only a prompt too long for the context pays for fitting it."""
+        budget = CONTEXT_TOKENS - limit
+        enc = w.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        if enc["input_ids"].shape[1] <= budget:
+            return enc
+        msgs = fit_context(list(messages), lambda ms: self.count(w, ms), budget)
         return w.tokenizer.apply_chat_template(
             msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
@@ -256,8 +263,6 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
 
 def fit_context(messages: list[Message], count: Any, budget: int) -> list[Message]:
     """Drop the oldest turns after the system and first user message until the prompt fits the budget."""
-    if count(messages) <= budget:
-        return messages
     keep_head = 2 if len(messages) > 2 and messages[0].get("role") == "system" else 1
     while count(messages) > budget and len(messages) > keep_head + 1:
         del messages[keep_head]

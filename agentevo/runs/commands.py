@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from agentevo.benchmarks import Suite, get_suite
+from agentevo.benchmarks import Suite, suite_for
 from agentevo.config import RunConfig, load_run_config, workspace_dir
 from agentevo.console import err, out, percent, print_json
 from agentevo.errors import ConfigError, SuiteError
@@ -33,14 +33,6 @@ DbOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-def on_off(flag: str, value: str | None) -> bool | None:
-    if value is None:
-        return None
-    if value.lower() not in ("on", "off"):
-        raise ConfigError(f"{flag}: use on or off, not {value!r}")
-    return value.lower() == "on"
 
 
 def memory_session(runner: Runner, cfg: RunConfig, workspace: Path) -> Any:
@@ -109,7 +101,7 @@ def build_runner(cfg: RunConfig, suite: Suite, workspace: Path, db: str | None, 
     suite.check(cfg)
     model = load_model(cfg.model, cache_path=workspace / "runs" / "responses.db")
     store = TrajectoryStore.for_workspace(workspace, db)
-    return Runner(
+    runner = Runner(
         config=cfg,
         workspace=workspace,
         store=store,
@@ -117,6 +109,11 @@ def build_runner(cfg: RunConfig, suite: Suite, workspace: Path, db: str | None, 
         suite=suite,
         show_progress=sys.stderr.isatty() or not json_mode,
     )
+    if cfg.archive.enabled:
+        from agentevo.tools.wiring import attach_tools
+
+        attach_tools(runner)
+    return runner
 
 
 def report(summary: RunSummary, json_mode: bool) -> None:
@@ -131,6 +128,16 @@ def report(summary: RunSummary, json_mode: bool) -> None:
 
 def run_command(
     suite: Annotated[str | None, typer.Option("--suite", "-s", help="Suite name (agentevo suites).")] = None,
+    suite_file: Annotated[
+        Path | None,
+        typer.Option("--suite-file", help="A JSON file of your own WebArena-format task configs."),
+    ] = None,
+    flavour: Annotated[
+        str | None, typer.Option(help="Web evaluator rules: webarena, vab-lite or browsergym-lite.")
+    ] = None,
+    judge: Annotated[
+        str | None, typer.Option(help="Model string of the fuzzy_match judge (web suites).")
+    ] = None,
     split: Annotated[str | None, typer.Option(help="Split: train, test or all.")] = None,
     limit: Annotated[int | None, typer.Option(help="Run only the first N tasks.")] = None,
     task: Annotated[
@@ -146,6 +153,10 @@ def run_command(
     seed: Annotated[int | None, typer.Option(help="Seed for sampling and task instances.")] = None,
     samples: Annotated[int | None, typer.Option(help="Episodes per task (seeds seed, seed+1, …).")] = None,
     sandbox: Annotated[str | None, typer.Option(help="auto, docker, bwrap or local.")] = None,
+    tools: Annotated[
+        str | None,
+        typer.Option("--tools", help="on: offer archived tools and learn new ones (archive.enabled)."),
+    ] = None,
     cache: Annotated[
         bool | None, typer.Option("--cache/--no-cache", help="Reuse cached model replies.")
     ] = None,
@@ -165,6 +176,7 @@ def run_command(
         return resume_command(resume, ws, db, json_mode)
     overrides: dict[str, Any] = {
         "environment.suite": suite,
+        "environment.suite_file": str(suite_file) if suite_file else None,
         "environment.split": split,
         "environment.limit": limit,
         "environment.task_ids": task or None,
@@ -177,21 +189,39 @@ def run_command(
         "run.seed": seed,
         "run.samples": samples,
         "sandbox.backend": sandbox,
+        "archive.enabled": on_off("--tools", tools),
         "memory.enabled": on_off("--memory", memory),
     }
     cfg = load_run_config(config, overrides)
     if cfg.model.seed is None:
         cfg.model.seed = cfg.run.seed
-    suite_obj = get_suite(cfg.environment.suite)
+    extra = {"flavour": flavour, "judge": judge}
+    cfg.environment.options = {**cfg.environment.options, **{k: v for k, v in extra.items() if v is not None}}
+    suite_obj = suite_for(cfg)
     tasks = select_tasks(suite_obj, cfg)
     runner = build_runner(cfg, suite_obj, ws, db, json_mode=json_mode)
     with memory_session(runner, cfg, ws) as pins:
-        manifest = runner.start(tasks, command=shlex.join(["agentevo", *sys.argv[1:]]), extra=pins)
+        extra = {**pins, **({"archive_state": tools_state(cfg, ws)} if cfg.archive.enabled else {})}
+        manifest = runner.start(tasks, command=shlex.join(["agentevo", *sys.argv[1:]]), extra=extra or None)
         err.print(
             f"run {manifest.run_id}: {len(tasks)} tasks of {suite_obj.name}/{cfg.environment.split}, "
             f"model {runner.model.name}"
         )
         report(runner.execute(manifest, tasks), json_mode)
+
+
+def on_off(flag: str, value: str | None) -> bool | None:
+    if value is None:
+        return None
+    if value not in ("on", "off"):
+        raise ConfigError(f"{flag} takes on or off, not {value!r}")
+    return value == "on"
+
+
+def tools_state(cfg: RunConfig, workspace: Path) -> dict[str, int]:
+    from agentevo.tools.wiring import archive_state
+
+    return archive_state(cfg, workspace)
 
 
 def resume_command(run_id: str, workspace: Path, db: str | None, json_mode: bool) -> None:
@@ -200,7 +230,7 @@ def resume_command(run_id: str, workspace: Path, db: str | None, json_mode: bool
     store = TrajectoryStore.for_workspace(workspace, db)
     manifest = store.manifest(run_id)
     cfg = RunConfig.model_validate(manifest.config)
-    suite = get_suite(cfg.environment.suite)
+    suite = suite_for(cfg)
     runner = build_runner(cfg, suite, workspace, db, json_mode=json_mode)
     tasks = [t for t in suite.tasks("all") if t.id in set(manifest.task_ids)]
     err.print(f"resuming {run_id}")

@@ -1,4 +1,4 @@
-"""Sandboxes, for real: bubblewrap (isolated) and local (rlimits only)."""
+"""Sandboxes, for real: docker and bubblewrap (isolated) and local (rlimits only)."""
 
 import socket
 import time
@@ -8,12 +8,19 @@ import pytest
 from agentevo.envs.sandbox import Limits, open_sandbox
 from agentevo.envs.sandbox.bwrap import available
 from agentevo.errors import ConfigError, SandboxError
+from tests.envs.conftest import DOCKER_MARKS
 
-BACKENDS = [pytest.param("bwrap", marks=pytest.mark.skipif(not available(), reason="no bwrap")), "local"]
+BACKENDS = [
+    pytest.param("docker", marks=DOCKER_MARKS),
+    pytest.param("bwrap", marks=pytest.mark.skipif(not available(), reason="no bwrap")),
+    "local",
+]
 
 
 @pytest.fixture(params=BACKENDS)
 def sandbox(request):
+    if request.param == "docker":
+        request.getfixturevalue("docker_image")
     sb = open_sandbox(request.param, Limits(timeout_s=3, pids=32, output_bytes=4096, memory_mb=256))
     yield sb
     sb.close()

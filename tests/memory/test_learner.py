@@ -105,5 +105,5 @@ def test_the_memory_flag_takes_on_or_off(workspace):
         text=True,
         timeout=120,
     )
-    assert result.returncode == 2 and re.search(r"error:.*--memory: use on or off", result.stderr)
+    assert result.returncode == 2 and re.search(r"error:.*--memory takes on or off", result.stderr)
     assert list(workspace.iterdir()) == []

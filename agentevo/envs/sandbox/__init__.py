@@ -1,5 +1,6 @@
-"""Sandboxes: where model-written code runs. `open_sandbox("auto")` takes docker when an engine answers,
-else bubblewrap; `local` (no isolation) only when asked for by name."""
+"""Sandboxes: where model-written code runs. `open_sandbox("auto")` takes docker when an engine answers and
+the sandbox image is built (`agentevo sandbox build`), else bubblewrap; `local` (no isolation) only when
+asked for by name."""
 
 from __future__ import annotations
 

@@ -23,6 +23,8 @@ class Limits:
     file_size_mb: int = 64
     output_bytes: int = 65536
     network: bool = False
+    disk_mb: int = 256
+    cpus: float = 1.0
 
     @classmethod
     def from_config(cls, cfg: SandboxConfig) -> Limits:
@@ -34,6 +36,8 @@ class Limits:
             file_size_mb=cfg.file_size_mb,
             output_bytes=cfg.output_bytes,
             network=cfg.network,
+            disk_mb=cfg.disk_mb,
+            cpus=cfg.cpus,
         )
 
     def prlimit_args(self, nproc: int | None) -> list[str]:
@@ -49,6 +53,21 @@ class Limits:
         return [*args, "--"]
 
 
+def inside_workdir(path: str, workdir: str) -> PurePosixPath:
+    """A sandbox path (absolute under the workdir, or relative) as a path relative to the workdir."""
+    p = PurePosixPath(path)
+    if p.is_absolute():
+        try:
+            p = p.relative_to(workdir)
+        except ValueError:
+            raise SandboxError(f"{path}: outside the sandbox workdir", ErrorCode.ESCAPE) from None
+    if ".." in p.parts:
+        raise SandboxError(f"{path}: '..' is not allowed", ErrorCode.ESCAPE)
+    if not p.parts:
+        raise SandboxError(f"{path}: names the workdir itself, not a file", ErrorCode.IO)
+    return p
+
+
 class HostFolder:
     """The sandbox's working directory lives in a private host folder, removed on close."""
 
@@ -61,14 +80,7 @@ class HostFolder:
 
     def host_path(self, path: str) -> Path:
         """Map a sandbox path (absolute under /work, or relative) to the host; refuse anything outside."""
-        p = PurePosixPath(path)
-        if p.is_absolute():
-            try:
-                p = p.relative_to(self.workdir)
-            except ValueError:
-                raise SandboxError(f"{path}: outside the sandbox workdir", ErrorCode.ESCAPE) from None
-        if ".." in p.parts:
-            raise SandboxError(f"{path}: '..' is not allowed", ErrorCode.ESCAPE)
+        p = inside_workdir(path, self.workdir)
         target = self.work.joinpath(*p.parts)
         for parent in [target, *target.parents]:
             if parent == self.work:

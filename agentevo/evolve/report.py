@@ -1,0 +1,110 @@
+"""Pictures of a learning run: the learning-curve PNG (matplotlib) and a self-contained HTML report."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+TEMPLATES = Path(__file__).parent / "templates"
+COLOURS = {"none": "#7f7f7f", "memory": "#1f77b4", "tools": "#ff7f0e", "memory+tools": "#2ca02c"}
+
+
+@dataclass
+class CurvePoint:
+    """One held-out evaluation of one condition after `episodes` training episodes."""
+
+    condition: str
+    episodes: int
+    successes: int
+    n: int
+    ci95: tuple[float, float]
+    tokens: int = 0
+    steps_per_solved: float | None = None
+    run_id: str = ""
+    accepted: bool = True
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.successes / self.n if self.n else 0.0
+
+
+@dataclass
+class ReportData:
+    title: str
+    points: list[CurvePoint]
+    ablations: list[dict[str, Any]] = field(default_factory=list)
+    learned: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # condition -> items and tools
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+    judge: dict[str, Any] | None = None
+
+
+def by_condition(points: Sequence[CurvePoint]) -> dict[str, list[CurvePoint]]:
+    grouped: dict[str, list[CurvePoint]] = defaultdict(list)
+    for p in points:
+        grouped[p.condition].append(p)
+    return {k: sorted(v, key=lambda p: p.episodes) for k, v in grouped.items()}
+
+
+def plot_curve(points: Sequence[CurvePoint], out: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    for condition, pts in by_condition(points).items():
+        xs = [p.episodes for p in pts]
+        colour = COLOURS.get(condition)
+        ax.plot(xs, [100 * p.rate for p in pts], marker="o", label=condition, color=colour)
+        ax.fill_between(
+            xs, [100 * p.ci95[0] for p in pts], [100 * p.ci95[1] for p in pts], alpha=0.15, color=colour
+        )
+        rejected = [p for p in pts if not p.accepted]
+        if rejected:
+            ax.scatter(
+                [p.episodes for p in rejected],
+                [100 * p.rate for p in rejected],
+                marker="x",
+                s=60,
+                color="red",
+                zorder=5,
+                label=f"{condition}: rolled back",
+            )
+    ax.set_xlabel("training episodes")
+    ax.set_ylabel("held-out success (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def write_html(data: ReportData, png: Path, out: Path) -> Path:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True)
+    image = base64.b64encode(png.read_bytes()).decode()
+    page = env.get_template("report.html").render(
+        data=data, image=image, curves=by_condition(data.points), escape=html.escape
+    )
+    tmp = out.with_suffix(".html.tmp")
+    tmp.write_text(page)
+    tmp.replace(out)
+    return out
+
+
+def write_report(data: ReportData, folder: Path) -> tuple[Path, Path]:
+    png = plot_curve(data.points, folder / "learning_curve.png", data.title)
+    page = write_html(data, png, folder / "report.html")
+    return png, page

@@ -1,0 +1,152 @@
+"""MiniWoB++ web macros end to end in real Chromium: a scripted run solves three pages, the compiler
+registers each as a macro addressed by role and name (replayed on the same instance first), and each macro
+solves a new instance of its page, with new arguments read off the new instance's instruction."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from agentevo.benchmarks import get_suite
+from agentevo.config import RunConfig
+from agentevo.runs.runner import Runner
+from agentevo.runs.store import TrajectoryStore
+from agentevo.testing import FunctionModel, last_user_text
+from agentevo.tools.archive import FileToolArchive
+from agentevo.tools.execute import ToolExecutor
+from agentevo.tools.wiring import attach_tools, settings_for
+from tests.tools.helpers import BACKEND
+
+PAGES = ("click-button", "enter-text", "login-user")
+RUN_SEED = 3
+
+
+def objective(text: str) -> str:
+    return re.search(r"^OBJECTIVE: (.*)$", text, re.M).group(1)
+
+
+def element(text: str, role: str, name: str, nth: int = 0) -> str:
+    return re.findall(rf"\[(\d+)\] {role} '{re.escape(name)}'", text)[nth]
+
+
+def quoted(text: str) -> list[str]:
+    return re.findall(r'"([^"]*)"', text)
+
+
+def reply(messages, tools):
+    """Reads the objective and the element ids off the page, like an agent that knows these pages."""
+    page = last_user_text(messages)
+    goal = objective(page)
+    n = sum(m["role"] == "assistant" for m in messages) - 3  # minus the built-in demonstration turns
+    if goal.startswith("Click on the"):
+        return f"```click [{element(page, 'button', quoted(goal)[0])}]```"
+    if goal.startswith('Enter "'):
+        steps = [f"type [{element(page, 'textbox', '')}] [{quoted(goal)[0]}] [0]", "click [{}]"]
+        return "```" + steps[n].format(element(page, "button", "Submit")) + "```"
+    user, password = quoted(goal)
+    steps = [
+        f"type [{element(page, 'textbox', '')}] [{user}] [0]",
+        f"type [{element(page, 'textbox', '', 1)}] [{password}] [0]",
+        f"click [{element(page, 'button', 'Login')}]",
+    ]
+    return f"```{steps[n]}```"
+
+
+def config() -> RunConfig:
+    return RunConfig.model_validate(
+        {
+            "sandbox": {"backend": BACKEND},
+            "limits": {"max_steps": 4},
+            "environment": {"suite": "miniwob-lite", "options": {"screenshots": False}},
+            "archive": {"enabled": True, "options": {"embedder": "hash"}},
+            "run": {"seed": RUN_SEED},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("miniwob-tools")
+    suite = get_suite("miniwob-lite")
+    tasks = [t for t in suite.tasks("all") if t.id in {f"{p}/train" for p in PAGES}]
+    runner = Runner(
+        config=config(),
+        workspace=ws,
+        store=TrajectoryStore.for_workspace(ws),
+        model=FunctionModel(reply),
+        suite=suite,
+        show_progress=False,
+    )
+    archive = attach_tools(runner)
+    summary = runner.execute(runner.start(tasks), tasks)
+    archive.close()
+    assert summary.successes == len(PAGES)
+    return ws
+
+
+def test_each_solved_page_becomes_a_role_and_name_macro(learned):
+    archive = FileToolArchive.for_workspace(learned, settings_for(config()))
+    assert archive.state() == {"click_button": 1, "enter_text": 1, "login_user": 1}
+    login = archive.get("login_user")
+    assert list(login.parameters["properties"]) == ["username", "password"]
+    assert "'role': 'textbox', 'name': '', 'text': password, 'enter': False, 'nth': 1" in login.source
+    assert "'id'" not in login.source
+    replay = archive.replays("click_button", 1)[0]
+    assert replay.task.meta["seed"] == RUN_SEED and set(replay.args) == {"button"}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_macro_solves_a_new_instance_with_new_arguments(learned, page):
+    archive = FileToolArchive.for_workspace(learned, settings_for(config()))
+    tool = archive.get(page.replace("-", "_"))
+    source = archive.replays(tool.name, 1)[0]
+    suite = get_suite("miniwob-lite")
+    new = next(t for t in suite.tasks("all") if t.id == f"{page}/train")
+    new = new.model_copy(update={"meta": {**new.meta, "seed": 4242}})
+    env = suite.make_env(archive.envs.context())  # type: ignore[attr-defined]
+    try:
+        goal = objective_of(env.reset(new))
+        args = dict(zip(tool.parameters["properties"], quoted(goal), strict=True))
+        assert args != source.args  # a new instance asks for something else
+        done = ToolExecutor(archive.sandbox_factory).perform(tool, args, env)
+    finally:
+        env.close()
+    assert done.ok, done.error
+    assert done.observation.done and done.observation.reward == 1.0
+
+
+def objective_of(observation) -> str:
+    return observation.meta["objective"]
+
+
+def test_a_later_episode_is_offered_the_macro_and_solves_the_page_in_one_call(learned):
+    """The recall query is the page's own utterance; the macro runs against the live page."""
+    calls = []
+
+    def caller(messages, tools):
+        page = last_user_text(messages)
+        calls.append("- click_button:" in str(messages))
+        return f'call click_button {{"button": "{quoted(objective(page))[0]}"}}'
+
+    suite = get_suite("miniwob-lite")
+    tasks = [t for t in suite.tasks("all") if t.id == "click-button/test"]  # held-out seeds
+    runner = Runner(
+        config=config(),
+        workspace=learned,
+        store=TrajectoryStore.for_workspace(learned),
+        model=FunctionModel(caller),
+        suite=suite,
+        show_progress=False,
+    )
+    archive = attach_tools(runner)
+    summary = runner.execute(runner.start(tasks), tasks)
+    archive.close()
+    traj = next(runner.store.trajectories([summary.run_id]))
+    assert calls == [True] and traj.outcome == "success" and len(traj.steps) == 1
+    assert traj.steps[0].action.args == {
+        "tool": "click_button",
+        "args": {"button": quoted(traj.details["utterance"])[0]},
+    }
+    stats = FileToolArchive.for_workspace(learned, settings_for(config())).get("click_button").stats
+    assert (stats.calls, stats.ok, stats.failed) == (1, 1, 0)
