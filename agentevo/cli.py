@@ -16,6 +16,7 @@ from agentevo.console import err, out, print_json
 from agentevo.envs.sandbox.commands import sandbox_app
 from agentevo.envs.sites.commands import sites_app
 from agentevo.errors import AgentevoError, ConfigError
+from agentevo.memory.commands import memory_app
 from agentevo.runs.commands import run_command, runs_app
 from agentevo.tools.commands import tools_app
 
@@ -32,6 +33,7 @@ app.add_typer(tools_app, name="tools")
 app.add_typer(sites_app, name="sites")
 app.command("score")(score_command)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(memory_app, name="memory")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 

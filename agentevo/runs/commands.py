@@ -35,6 +35,12 @@ DbOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
+def memory_session(runner: Runner, cfg: RunConfig, workspace: Path) -> Any:
+    from agentevo.memory.learner import memory_session as session
+
+    return session(runner, cfg, workspace)
+
+
 def ensure_writable(workspace: Path) -> None:
     """Fail before anything is written when the workspace cannot take a run."""
     probe_dir = workspace / "runs" if (workspace / "runs").exists() else workspace
@@ -156,6 +162,9 @@ def run_command(
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run file.")] = None,
     resume: Annotated[str | None, typer.Option(help="Resume an interrupted run by id.")] = None,
+    memory: Annotated[
+        str | None, typer.Option(help="on: retrieve from and learn into the workspace memory; off: neither.")
+    ] = None,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_mode: JsonOpt = False,
@@ -181,6 +190,7 @@ def run_command(
         "run.samples": samples,
         "sandbox.backend": sandbox,
         "archive.enabled": on_off("--tools", tools),
+        "memory.enabled": on_off("--memory", memory),
     }
     cfg = load_run_config(config, overrides)
     if cfg.model.seed is None:
@@ -190,13 +200,14 @@ def run_command(
     suite_obj = suite_for(cfg)
     tasks = select_tasks(suite_obj, cfg)
     runner = build_runner(cfg, suite_obj, ws, db, json_mode=json_mode)
-    extra = {"archive_state": tools_state(cfg, ws)} if cfg.archive.enabled else None
-    manifest = runner.start(tasks, command=shlex.join(["agentevo", *sys.argv[1:]]), extra=extra)
-    err.print(
-        f"run {manifest.run_id}: {len(tasks)} tasks of {suite_obj.name}/{cfg.environment.split}, "
-        f"model {runner.model.name}"
-    )
-    report(runner.execute(manifest, tasks), json_mode)
+    with memory_session(runner, cfg, ws) as pins:
+        extra = {**pins, **({"archive_state": tools_state(cfg, ws)} if cfg.archive.enabled else {})}
+        manifest = runner.start(tasks, command=shlex.join(["agentevo", *sys.argv[1:]]), extra=extra or None)
+        err.print(
+            f"run {manifest.run_id}: {len(tasks)} tasks of {suite_obj.name}/{cfg.environment.split}, "
+            f"model {runner.model.name}"
+        )
+        report(runner.execute(manifest, tasks), json_mode)
 
 
 def on_off(flag: str, value: str | None) -> bool | None:
@@ -223,7 +234,8 @@ def resume_command(run_id: str, workspace: Path, db: str | None, json_mode: bool
     runner = build_runner(cfg, suite, workspace, db, json_mode=json_mode)
     tasks = [t for t in suite.tasks("all") if t.id in set(manifest.task_ids)]
     err.print(f"resuming {run_id}")
-    report(runner.execute(manifest, tasks), json_mode)
+    with memory_session(runner, cfg, workspace):
+        report(runner.execute(manifest, tasks), json_mode)
 
 
 @runs_app.command("list")

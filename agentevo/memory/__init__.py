@@ -1,0 +1,13 @@
+"""Experience memory: a SQL ledger of commits with a Chroma index, reflectors, a curator, and retrieval.
+
+    store.py          ExperienceStore — SQL (truth), vector table, Chroma index; commits, log, diff, rollback
+    reflect.py        WorkflowReflector — workflows from successes, pitfalls from failures, no model needed
+    llm_reflector.py  LLMReflector — any Model, strict JSON schema, off-schema output dropped
+    curator.py        Curator — ADD, UPDATE, MERGE, DECAY; usage counts
+    recall.py         MemoryRecall — the agent's Recaller: scoped, ranked, within a token budget
+    learner.py        memory in `agentevo run --memory on`
+    trust.py          provenance-capped trust and the prompt-injection screen
+    commands.py       `agentevo memory …`
+
+Import from the submodules; this package imports nothing heavy, so `agentevo --version` stays fast.
+"""

@@ -1,0 +1,101 @@
+"""The memory ledger's SQL tables (SQLModel): live items, commits, per-commit item history, and metadata.
+
+SQL is the source of truth. `memory_items` holds the live state (the full Experience as JSON plus its
+vector, so the index can be rebuilt without re-embedding); `memory_history` holds every version an item
+had, keyed by the commit sequence number that wrote it (`data` NULL = deleted), which is what log, diff and
+rollback read; `memory_commits` is the linear commit log. Table names carry a `memory_` prefix so the ledger
+can share one Postgres database with the trajectory store.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import JSON, Column, LargeBinary, event
+from sqlmodel import Field, SQLModel, create_engine
+
+from agentevo.records import utcnow
+
+SCHEMA_VERSION = "1"
+
+
+class MemoryItemRow(SQLModel, table=True):
+    __tablename__ = "memory_items"
+    id: str = Field(primary_key=True)
+    kind: str = Field(index=True)
+    trust: str = Field(index=True)
+    suite: str = Field(default="", index=True)
+    site: str = ""
+    template: str = ""
+    seq: int = 0  # the commit that wrote this version
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    vector: bytes = Field(default=b"", sa_column=Column(LargeBinary))
+
+
+class MemoryCommitRow(SQLModel, table=True):
+    __tablename__ = "memory_commits"
+    id: str = Field(primary_key=True)
+    seq: int = Field(unique=True, index=True)
+    parent: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    message: str = ""
+    source: str = ""  # who made it: curator, usage, cli, rollback, import
+    source_run: str = ""
+    ops: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+
+
+class MemoryHistoryRow(SQLModel, table=True):
+    __tablename__ = "memory_history"
+    seq: int = Field(primary_key=True)
+    item_id: str = Field(primary_key=True, index=True)
+    op: str = ""
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    vector: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+
+
+class MemoryMetaRow(SQLModel, table=True):
+    __tablename__ = "memory_meta"
+    key: str = Field(primary_key=True)
+    value: str = ""
+
+
+TABLES = [
+    MemoryItemRow.__table__,
+    MemoryCommitRow.__table__,
+    MemoryHistoryRow.__table__,
+    MemoryMetaRow.__table__,
+]
+
+
+def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # synchronous=FULL: an acknowledged commit survives power loss too, not only a crash of the process.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Any:
+    if url.startswith("sqlite"):
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def create_tables(engine: Any) -> None:
+    SQLModel.metadata.create_all(engine, tables=TABLES)
+
+
+def pack(vector: Any) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def unpack(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32)
