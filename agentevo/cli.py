@@ -14,6 +14,7 @@ from agentevo import __version__
 from agentevo.console import err, out, print_json
 from agentevo.errors import AgentevoError, ConfigError
 from agentevo.runs.commands import run_command, runs_app
+from agentevo.train.commands import export_command, train_app
 
 app = typer.Typer(
     name="agentevo",
@@ -24,6 +25,8 @@ app = typer.Typer(
 )
 app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
+app.command("export")(export_command)
+app.add_typer(train_app, name="train")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
