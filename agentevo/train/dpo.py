@@ -53,7 +53,7 @@ def train_preferences(
         max_steps=settings.max_steps or -1,
         learning_rate=settings.lr,
         lr_scheduler_type="linear",
-        warmup_ratio=settings.warmup_ratio,
+        warmup_steps=settings.warmup_ratio,  # below 1: a share of the steps
         beta=settings.beta,
         max_length=settings.max_length,
         logging_steps=1,

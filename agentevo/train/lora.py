@@ -235,7 +235,7 @@ StepLog = Callable[[dict[str, Any]], None]
 
 
 def schedule(total: int, warmup_ratio: float) -> Callable[[int], float]:
-    warm = max(1, int(total * warmup_ratio)) if warmup_ratio > 0 else 0
+    warm = math.ceil(total * warmup_ratio)
 
     def factor(step: int) -> float:
         if step < warm:

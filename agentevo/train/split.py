@@ -1,7 +1,8 @@
 """Train/test splits grouped so that nothing leaks: every example of a template (or task) lands on one side.
 
-A group goes to test when the hash of its key falls under the test fraction — the same rule as the suites'
-own splits (`benchmarks.stable_split`), so a template keeps its side across exports as data grows.
+A group goes to test when the hash of its key falls under the test fraction (`benchmarks.stable_split`), so a
+template keeps its side across exports as data grows. The key is salted: a suite's own split hashes the same
+ids, and an unsalted export split would sit inside it (data from a suite's train split would never reach test).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Generic, Literal, TypeVar
 from agentevo.benchmarks import stable_split
 
 SplitBy = Literal["template", "task", "none"]
+SALT = "export:"
 T = TypeVar("T")
 
 
@@ -32,7 +34,7 @@ def split_groups(items: Sequence[T], key: Callable[[T], str], by: SplitBy, test_
     train: list[T] = []
     test: list[T] = []
     for item in items:
-        side = "train" if by == "none" else stable_split(key(item), test_fraction)
+        side = "train" if by == "none" else stable_split(SALT + key(item), test_fraction)
         (test if side == "test" else train).append(item)
     return Split(
         train=train,
