@@ -155,7 +155,9 @@ def main() -> None:
     from agentevo.models.local import ensure_converted
     from agentevo.train.lora import TrainSettings
 
-    settings = TrainSettings(batch_size=args.batch_size, epochs=args.epochs, max_length=args.max_length)
+    settings = TrainSettings(
+        batch_size=args.batch_size, epochs=args.epochs, max_length=args.max_length, dtype="fp32"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         data = args.data or agent_data(args.examples, workdir)

@@ -114,7 +114,7 @@ def lora_command(
     max_length: Annotated[int, typer.Option(help="Tokens per example; longer ones are cut.")] = 2048,
     beta: Annotated[float, typer.Option(help="DPO temperature.")] = 0.1,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), fp32 or bf16.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed for LoRA init and batch order.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing adapter folder.")] = False,
     json_mode: JsonOpt = False,

@@ -173,6 +173,7 @@ def build_card(
         "format": settings.format,
         "created_at": utcnow().isoformat(),
         "agentevo_version": __version__,
+        "model": sorted({c.model for c in used}),  # the models whose replies are the targets
         "sources": {
             "store": sources.get("store", ""),
             "runs": sorted({c.run_id for c in used}),
@@ -228,6 +229,9 @@ def jsonl(rows: Iterable[dict[str, Any]]) -> str:
 def write_atomic(contents: dict[Path, str]) -> None:
     """Write every file beside its final name, then rename them all; on failure remove the temporaries."""
     temps: dict[Path, Path] = {}
+    blocked = [p for p in contents if p.is_dir()]
+    if blocked:
+        raise ExportError(f"cannot write {blocked[0]}: it is a folder")
     try:
         for path, text in contents.items():
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,8 @@
 
 A group goes to test when the hash of its key falls under the test fraction (`benchmarks.stable_split`), so a
 template keeps its side across exports as data grows. The key is salted: a suite's own split hashes the same
-ids, and an unsalted export split would sit inside it (data from a suite's train split would never reach test).
+ids, and an unsalted export split would nest inside it (data from a suite's train split would never reach
+test).
 """
 
 from __future__ import annotations

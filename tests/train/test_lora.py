@@ -12,7 +12,7 @@ import pytest
 from agentevo.errors import AgentevoError, ConfigError, ExportError, ModelNotFound, TrainError
 from agentevo.train.data import IGNORE, agent_messages, tokenize
 from agentevo.train.export import ExportSettings, export_from_store
-from agentevo.train.lora import TrainSettings, oom_as_error, plan_batches
+from agentevo.train.lora import TrainSettings, cpu_has_bf16, oom_as_error, plan_batches
 from agentevo.train.trainer import train_lora
 
 SMALL = {"batch_size": 2, "max_length": 384, "lr": 3e-3, "rank": 4}
@@ -137,7 +137,8 @@ def test_sft_trains_the_embedded_model_and_the_adapter_answers_through_the_model
     n = len(sft_data.with_name("he.train.jsonl").read_text().splitlines())
     settings = TrainSettings(epochs=4, max_steps=4, **{**SMALL, "batch_size": n})  # the whole set each step
     result = train_lora(sft_data, "local/smollm2", out, settings, progress=False)
-    assert (result.device, result.dtype, result.steps) == ("cpu", "float32", 4)
+    assert (result.device, result.steps) == ("cpu", 4)
+    assert result.dtype == ("bfloat16" if cpu_has_bf16() else "float32")
     assert result.loss_last < result.loss_first, result.losses
     assert (out / "adapter_model.safetensors").stat().st_size > 100_000
     log = [json.loads(line) for line in (out / "loss.jsonl").read_text().splitlines()]
