@@ -10,7 +10,7 @@ The examples come from the real pipeline: HumanEval episodes run through the Run
 solves some tasks at once and others after failed tries, so lengths vary as in real agent data), exported
 as OpenAI JSONL, read back and tokenised by the trainer's own code. `--data FILE` uses an export of yours.
 
-    python bench/lora_speed.py [--examples 16] [--max-length 512] [--batch-size 4] [--epochs 1]
+    python bench/lora_speed.py [--examples 16] [--max-length 1024] [--batch-size 4] [--epochs 1] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def run_plain(examples: list[Any], settings: Any, workdir: Path) -> dict[str, An
     """The Trainer as its documentation sets it up for causal-LM fine-tuning with our labels."""
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
 
     model, tokenizer = fresh_model(settings)
     data = Dataset.from_list([{"input_ids": e.input_ids, "labels": e.labels} for e in examples])
@@ -129,6 +130,7 @@ def run_plain(examples: list[Any], settings: Any, workdir: Path) -> dict[str, An
         dataloader_num_workers=0,
     )
     trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=counting, callbacks=[Watch()])
+    trainer.remove_callback(PrinterCallback)  # its per-step dicts would bury the table
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
@@ -145,10 +147,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="an OpenAI/TRL/ShareGPT export to train on")
     parser.add_argument("--examples", type=int, default=16)
-    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2, help="each arm once per round, order alternating")
     parser.add_argument("--no-bf16", action="store_true", help="skip the bf16-autocast arm")
+    parser.add_argument("--ablations", action="store_true", help="also ours without each speed-up")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -167,18 +171,51 @@ def main() -> None:
         examples = examples_from(data, tokenizer, args.max_length)[: args.examples]
         tokens = sum(len(e.input_ids) for e in examples) * args.epochs
         load_before = os.getloadavg()[0]
-        arms = {"hf Trainer (plain)": run_plain(examples, settings, workdir)}
-        arms["agentevo fp32"] = run_ours(examples, settings)
-        if not args.no_bf16:
-            arms["agentevo bf16 autocast"] = run_ours(
-                examples, TrainSettings(**{**settings.__dict__, "dtype": "bf16"})
-            )
+        arms = measure(examples, settings, workdir, args.rounds, not args.no_bf16, args.ablations)
     report(arms, examples, tokens, settings, load_before)
 
 
+def measure(
+    examples: list[Any], settings: Any, workdir: Path, rounds: int, bf16: bool, ablations: bool
+) -> dict[str, Any]:
+    """Every arm once per round, the order reversed every other round, so that a machine whose load drifts
+    (others share it) weighs on all arms alike; an arm's time is the sum over its rounds."""
+    from agentevo.train.lora import TrainSettings
+
+    runs: dict[str, Any] = {
+        "hf Trainer (plain)": lambda: run_plain(examples, settings, workdir),
+        "agentevo fp32": lambda: run_ours(examples, settings),
+    }
+    variants = {
+        "agentevo bf16 autocast": {"dtype": "bf16"} if bf16 else None,
+        "agentevo fp32, no length grouping": {"group_by_length": False} if ablations else None,
+        "agentevo fp32, logits everywhere": {"logits_on_targets_only": False} if ablations else None,
+    }
+    for name, change in variants.items():
+        if change is not None:
+            variant = TrainSettings(**{**settings.__dict__, **change})
+            runs[name] = lambda variant=variant: run_ours(examples, variant)
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
+    for r in range(rounds):
+        for name in list(runs) if r % 2 == 0 else list(runs)[::-1]:
+            results[name].append(runs[name]())
+            print(f"round {r + 1}: {name} {results[name][-1]['seconds']:.1f} s", flush=True)
+    return {
+        name: {
+            **rs[-1],
+            "seconds": sum(x["seconds"] for x in rs),
+            "rounds_seconds": [round(x["seconds"], 2) for x in rs],
+        }
+        for name, rs in results.items()
+    }
+
+
 def report(arms: dict[str, Any], examples: list[Any], tokens: int, settings: Any, load_before: float) -> None:
+    rounds = len(arms["hf Trainer (plain)"]["rounds_seconds"])
+    tokens *= rounds  # every arm trained on the examples once per round
     plain = tokens / arms["hf Trainer (plain)"]["seconds"]
-    table = Table(title=f"LoRA training speed: {len(examples)} examples, {tokens:,} real tokens per arm")
+    title = f"LoRA training speed: {len(examples)} examples × {rounds} rounds, {tokens:,} real tokens per arm"
+    table = Table(title=title)
     for col in ("trainer", "steps", "padded tokens", "seconds", "tokens/s", "× plain", "loss first → last"):
         table.add_column(col)
     for name, arm in arms.items():
@@ -204,6 +241,7 @@ def report(arms: dict[str, Any], examples: list[Any], tokens: int, settings: Any
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "settings": {k: v for k, v in settings.__dict__.items() if k not in ("method", "beta")},
         "examples": len(examples),
+        "rounds": rounds,
         "real_tokens_per_arm": tokens,
         "target_tokens": sum(e.targets for e in examples),
         "arms": arms,

@@ -90,7 +90,7 @@ def agent_messages(row: dict[str, Any]) -> tuple[list[Message], list[bool]]:
     for m in msgs:
         role = m.get("role")
         if role not in ("system", "user", "assistant", "tool"):
-            raise ExportError(f"unknown message role {role!r}")
+            raise ValueError(f"unknown message role {role!r}")
         out.append({"role": "user" if role == "tool" else role, "content": message_text(m)})
         train.append(role == "assistant" and m.get("weight", 1) != 0)
     return out, train

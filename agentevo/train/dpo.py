@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from agentevo.errors import ExportError
 from agentevo.train.data import as_agent_messages
 from agentevo.train.lora import StepLog, TrainSettings, lora_config
 
@@ -17,7 +18,13 @@ log = logging.getLogger(__name__)
 
 def preference_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows in the agent's own message shape (tool calls as `call NAME {json}` lines)."""
-    return [{k: as_agent_messages(r[k]) for k in ("prompt", "chosen", "rejected")} for r in rows]
+    out = []
+    for n, row in enumerate(rows, 1):
+        try:
+            out.append({k: as_agent_messages(row[k]) for k in ("prompt", "chosen", "rejected")})
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ExportError(f"pair {n} is not prompt/chosen/rejected messages ({exc})") from None
+    return out
 
 
 def train_preferences(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agentevo.console import err
-from agentevo.errors import ConfigError, TrainError
+from agentevo.errors import ConfigError, ExportError, TrainError
 from agentevo.records import utcnow
 from agentevo.train import lora
 from agentevo.train.data import (
@@ -62,6 +62,7 @@ def train_lora(
     if kind != settings.method:
         hint = "--method dpo" if kind == "dpo" else "--method sft (or export --format dpo)"
         raise ConfigError(f"{path} holds {kind.upper()} data but --method is {settings.method}: use {hint}")
+    check_rows(rows, kind)
     device = lora.pick_device(settings.device)
     dtype = lora.pick_dtype(settings.dtype, device)
     staging = lora.staging_dir(out, overwrite)
@@ -78,6 +79,20 @@ def train_lora(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def check_rows(rows: list[dict[str, Any]], kind: str) -> None:
+    """Every row must be a conversation (or a preference pair) before any weights are loaded."""
+    from agentevo.train.dpo import preference_rows
+
+    if kind == "dpo":
+        preference_rows(rows)
+        return
+    for n, row in enumerate(rows, 1):
+        try:
+            agent_messages(row)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ExportError(f"example {n} is not a conversation ({type(exc).__name__}: {exc})") from None
 
 
 def validate(s: TrainSettings) -> None:
@@ -139,8 +154,7 @@ def dpo(
 def tokenize_rows(tokenizer: Any, rows: list[dict[str, Any]], max_length: int) -> tuple[list[Example], int]:
     examples, skipped = [], 0
     for row in rows:
-        messages, trainable = agent_messages(row)
-        ex = tokenize(tokenizer, messages, trainable, max_length)
+        ex = tokenize(tokenizer, *agent_messages(row), max_length)
         if ex.targets == 0:
             skipped += 1  # nothing to learn: every reply weighted 0, or cut off by --max-length
             continue

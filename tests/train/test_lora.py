@@ -91,6 +91,10 @@ def test_the_wrong_data_for_the_method_is_a_clear_error(runs, sft_data, tmp_path
     bad.write_text('{"messages": []}\nnot json\n')
     with pytest.raises(ExportError, match=r"bad\.jsonl:2: not JSON"):
         train_lora(bad, "local/smollm2", tmp_path / "a", TrainSettings())
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n{"messages": [{"content": 1}]}\n')
+    with pytest.raises(ExportError, match="example 2 is not a conversation"):
+        train_lora(bad, "local/smollm2", tmp_path / "a", TrainSettings(max_steps=1))
+    assert not (tmp_path / "a").exists() and not list(tmp_path.glob(".a.partial-*"))
 
 
 def test_a_missing_extra_is_named(sft_data, tmp_path, monkeypatch):
