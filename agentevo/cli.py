@@ -19,6 +19,7 @@ from agentevo.errors import AgentevoError, ConfigError
 from agentevo.memory.commands import memory_app
 from agentevo.runs.commands import run_command, runs_app
 from agentevo.tools.commands import tools_app
+from agentevo.train.commands import export_command, train_app
 
 app = typer.Typer(
     name="agentevo",
@@ -34,6 +35,8 @@ app.add_typer(sites_app, name="sites")
 app.command("score")(score_command)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(memory_app, name="memory")
+app.command("export")(export_command)
+app.add_typer(train_app, name="train")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 

@@ -9,7 +9,9 @@
     ├── EnvError                  an environment could not be set up (browser, site, init script)
     ├── StoreError                the trajectory store could not read or write
     ├── MemoryStoreError          the experience store could not read or write
-    └── ToolRejected              a tool failed the validation gate (carries the reason)
+    ├── ToolRejected              a tool failed the validation gate (carries the reason)
+    ├── ExportError               nothing to export, or training data that cannot be written or read
+    └── TrainError                a trainer could not run (missing extra, out of memory, unsupported base)
 
     Interrupt                     not an error: a signal that ends or redirects an episode
     ├── Submitted                 the agent declared it is done
@@ -75,6 +77,14 @@ class ToolRejected(AgentevoError):
         super().__init__(f"tool {name!r} rejected: {reason}")
         self.name = name
         self.reason = reason
+
+
+class ExportError(AgentevoError):
+    pass
+
+
+class TrainError(AgentevoError):
+    pass
 
 
 class Interrupt(Exception):

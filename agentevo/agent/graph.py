@@ -121,6 +121,27 @@ def recall_node(state: EpisodeState, runtime: Runtime[Episode]) -> dict[str, Any
         "messages": messages,
         "retrieved": list(memory.retrieved),
         "tools": [t.model_dump() for t in memory.tools],
+        "prompt": prompt_layout(ep, task, obs, memory, messages, tools_text),
+    }
+
+
+def prompt_layout(
+    ep: Episode, task: Task, obs: Observation, memory: Recollection, messages: list[Message], tools_text: str
+) -> dict[str, Any]:
+    """Where recalled experience sits in the messages, so an export can strip it again."""
+    bare = messages[-1]["content"]
+    if memory.notes:
+        observation = render_observation(ep.kind, obs)
+        bare = prompts.render(
+            ep.kind, "task.md", task=task, observation=observation, notes=[], tools_text=tools_text
+        )
+    return {
+        "builtin_demos": (len(messages) - 2) // 2 - len(memory.demonstrations),
+        "recalled_demos": len(memory.demonstrations),
+        "notes": list(memory.notes),
+        "tools": [t.model_dump() for t in memory.tools],
+        "task_message": len(messages) - 1,
+        "task_message_without_notes": bare,
     }
 
 
