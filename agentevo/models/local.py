@@ -17,7 +17,7 @@ import shutil
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from filelock import FileLock
 
 from agentevo.config import ModelConfig, cache_dir
 from agentevo.errors import ConfigError, ModelError, ModelNotFound
+from agentevo.models.prefix_cache import PrefixCache
 from agentevo.records import Message, ModelReply, ToolSpec
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Weights:
     model: Any
     tokenizer: Any
     lock: threading.Lock
+    prefixes: PrefixCache = field(default_factory=PrefixCache)
 
 
 _loaded: dict[str, Weights] = {}
@@ -241,7 +243,11 @@ class EmbeddedModel:
     ) -> Any:
         import torch
 
-        kwargs: dict[str, Any] = {"max_new_tokens": limit, "pad_token_id": w.tokenizer.eos_token_id}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": limit,
+            "pad_token_id": w.tokenizer.eos_token_id,
+            "return_dict_in_generate": True,
+        }
         if temp > 0:
             digest = hashlib.sha256(json.dumps(list(messages), sort_keys=True, default=str).encode()).digest()
             torch.manual_seed((seed or 0) * 1_000_003 + int.from_bytes(digest[:4], "big"))
@@ -250,8 +256,15 @@ class EmbeddedModel:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if stop:
             kwargs.update(stop_strings=list(stop), tokenizer=w.tokenizer)
+        _, cache = w.prefixes.lookup(enc["input_ids"][0].tolist())
+        if cache is not None:
+            kwargs["cache"] = cache
         with torch.inference_mode():
-            return w.model.generate(**enc, **kwargs)
+            out = w.model.generate(**enc, **kwargs)
+        cached = getattr(out, "past_key_values", None)
+        if cached is not None:  # the cache covers every token but the last one generated
+            w.prefixes.store(out.sequences[0][: cached.get_seq_length()].tolist(), cached)
+        return out.sequences
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

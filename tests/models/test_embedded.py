@@ -55,3 +55,19 @@ def test_bad_embedded_specs_are_clear_errors(tmp_path):
         load_model(f"local/smollm2+adapter:{tmp_path / 'missing'}")
     with pytest.raises(ConfigError, match="not a LoRA adapter"):
         load_model(f"local/smollm2+adapter:{tmp_path}")
+
+
+def test_reusing_the_cache_of_an_earlier_prompt_gives_the_same_reply():
+    from agentevo.models.local import EmbeddedModel
+
+    model = EmbeddedModel()
+    weights = model.load()
+    system = {"role": "system", "content": "Answer in one short sentence. " * 20}
+    first = [system, {"role": "user", "content": "Name a fruit."}]
+    reply = model.complete(first, max_tokens=12).text
+    follow = [*first, {"role": "assistant", "content": reply}, {"role": "user", "content": "Name another."}]
+    hits = weights.prefixes.hits
+    with_cache = model.complete(follow, max_tokens=12).text
+    assert weights.prefixes.hits == hits + 1  # the follow-up started from the first prompt's cache
+    weights.prefixes.entries.clear()
+    assert model.complete(follow, max_tokens=12).text == with_cache
