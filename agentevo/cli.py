@@ -16,6 +16,7 @@ from agentevo.console import err, out, print_json
 from agentevo.envs.sandbox.commands import sandbox_app
 from agentevo.envs.sites.commands import sites_app
 from agentevo.errors import AgentevoError, ConfigError
+from agentevo.evolve.commands import evolve_command
 from agentevo.memory.commands import memory_app
 from agentevo.runs.commands import run_command, runs_app
 from agentevo.tools.commands import tools_app
@@ -29,6 +30,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("run")(run_command)
+app.command("evolve")(evolve_command)
 app.add_typer(runs_app, name="runs")
 app.add_typer(tools_app, name="tools")
 app.add_typer(sites_app, name="sites")

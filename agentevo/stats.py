@@ -19,7 +19,7 @@ from typing import Any
 
 from agentevo.runs.summary import wilson
 
-__all__ = ["PairedDifference", "mcnemar_exact", "paired_difference", "wilson"]
+__all__ = ["PairedDifference", "bootstrap_mean", "mcnemar_exact", "paired_difference", "wilson"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,24 @@ def paired_difference(
         unpaired=len(set(a) ^ set(b)),
         resamples=resamples,
     )
+
+
+def bootstrap_mean(
+    outcomes: Mapping[Hashable, float],
+    *,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    cluster: Callable[[Any], Hashable] | None = None,
+) -> tuple[float, tuple[float, float]]:
+    """One arm's mean outcome (a success rate for 0/1) with a percentile bootstrap CI over keys."""
+    import numpy as np
+
+    keys = sorted(outcomes, key=repr)
+    if not keys:
+        raise ValueError("no outcomes: nothing to average")
+    values = np.array([float(outcomes[k]) for k in keys])
+    return float(values.mean()), bootstrap_ci(values, groups(keys, cluster), resamples, confidence, seed)
 
 
 def groups(keys: list[Hashable], cluster: Callable[[Any], Hashable] | None) -> list[list[int]]:

@@ -289,5 +289,6 @@ SUITE = register_suite(
         make_env=make_env,
         check=check,
         prompt_set="os",
+        make_instances=make_instances,
     )
 )

@@ -21,27 +21,39 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON
 
 
 def evolve_command(
-    suite: Annotated[str | None, typer.Option("--suite", "-s", help="Suite with a train and a test split.")] = None,
+    suite: Annotated[
+        str | None, typer.Option("--suite", "-s", help="Suite with a train and a test split.")
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model string.")] = None,
     api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
     rounds: Annotated[int, typer.Option(help="Evaluation rounds (each after --eval-every episodes).")] = 3,
     eval_every: Annotated[int, typer.Option(help="Training episodes between held-out evaluations.")] = 10,
     train_split: Annotated[str, typer.Option(help="Split to practise on.")] = "train",
     eval_split: Annotated[str, typer.Option(help="Held-out split for the curve and the gate.")] = "test",
-    ablate: Annotated[str, typer.Option(help="Conditions: none,memory,tools,memory+tools.")] = "none,memory+tools",
+    ablate: Annotated[
+        str, typer.Option(help="Conditions: none,memory,tools,memory+tools.")
+    ] = "none,memory+tools",
     seeds: Annotated[int, typer.Option(help="Seeds per held-out task.")] = 1,
     label: Annotated[str, typer.Option(help="reward (the benchmark's) or judge (label-free).")] = "reward",
-    judge: Annotated[str | None, typer.Option(help="Judge model for --label judge (default: --model).")] = None,
+    judge: Annotated[
+        str | None, typer.Option(help="Judge model for --label judge (default: --model).")
+    ] = None,
     budget_tokens: Annotated[int | None, typer.Option(help="Stop after this many tokens.")] = None,
     budget_minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes.")] = None,
     curriculum: Annotated[str, typer.Option(help="bandit (learning progress) or sequential.")] = "bandit",
-    gate: Annotated[bool, typer.Option("--gate/--no-gate", help="Roll back changes that hurt held-out.")] = True,
+    gate: Annotated[
+        bool, typer.Option("--gate/--no-gate", help="Roll back changes that hurt held-out.")
+    ] = True,
     tolerance: Annotated[float, typer.Option(help="Held-out drop (fraction) the gate tolerates.")] = 0.0,
-    patience: Annotated[int | None, typer.Option(help="Stop a condition after N evals without a new best.")] = None,
+    patience: Annotated[
+        int | None, typer.Option(help="Stop a condition after N evals without a new best.")
+    ] = None,
     train_limit: Annotated[int | None, typer.Option(help="Use only the first N training tasks.")] = None,
     eval_limit: Annotated[int | None, typer.Option(help="Use only the first N held-out tasks.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Steps per episode.")] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", "-j", help="Episodes in parallel.")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-j", help="Episodes in parallel.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for the curriculum, sampling and instances.")] = None,
     sandbox: Annotated[str | None, typer.Option(help="auto, docker, bwrap or local.")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run file.")] = None,
@@ -65,16 +77,32 @@ def evolve_command(
     if rounds < 1 or eval_every < 1 or seeds < 1:
         raise ConfigError("--rounds, --eval-every and --seeds must be at least 1")
     overrides: dict[str, Any] = {
-        "environment.suite": suite, "model.name": model, "model.api_base": api_base,
-        "limits.max_steps": max_steps, "run.concurrency": concurrency, "run.seed": seed,
+        "environment.suite": suite,
+        "model.name": model,
+        "model.api_base": api_base,
+        "limits.max_steps": max_steps,
+        "run.concurrency": concurrency,
+        "run.seed": seed,
         "sandbox.backend": sandbox,
     }
     cfg = load_run_config(config, overrides)
     options = EvolveOptions(
-        rounds=rounds, eval_every=eval_every, train_split=train_split, eval_split=eval_split,
-        ablate=parse_conditions(ablate), seeds=seeds, label=label, judge=judge, budget_tokens=budget_tokens,
-        budget_minutes=budget_minutes, curriculum=curriculum, gate=gate, tolerance=tolerance,
-        patience=patience, train_limit=train_limit, eval_limit=eval_limit,
+        rounds=rounds,
+        eval_every=eval_every,
+        train_split=train_split,
+        eval_split=eval_split,
+        ablate=parse_conditions(ablate),
+        seeds=seeds,
+        label=label,
+        judge=judge,
+        budget_tokens=budget_tokens,
+        budget_minutes=budget_minutes,
+        curriculum=curriculum,
+        gate=gate,
+        tolerance=tolerance,
+        patience=patience,
+        train_limit=train_limit,
+        eval_limit=eval_limit,
     )
     start_evolution(cfg, options, ws, json_mode)
 
@@ -85,13 +113,21 @@ def start_evolution(cfg: RunConfig, options: Any, ws: Path, json_mode: bool) -> 
     if cfg.model.seed is None:
         cfg.model.seed = cfg.run.seed
     evolve_id = f"evolve-{datetime.now():%Y%m%d-%H%M%S}-{cfg.environment.suite}"
-    state = EvolveState(evolve_id=evolve_id, suite=cfg.environment.suite, model=cfg.model.name, options=options,
-                        config=cfg.model_dump(mode="json"), started_at=datetime.now().isoformat(),
-                        conditions={c: ConditionState(name=c) for c in options.ablate})
+    state = EvolveState(
+        evolve_id=evolve_id,
+        suite=cfg.environment.suite,
+        model=cfg.model.name,
+        options=options,
+        config=cfg.model_dump(mode="json"),
+        started_at=datetime.now().isoformat(),
+        conditions={c: ConditionState(name=c) for c in options.ablate},
+    )
     drive(cfg, state, ws, json_mode, command=shlex.join(["agentevo", *sys.argv[1:]]))
 
 
-def resume_evolution(evolve_id: str, ws: Path, json_mode: bool, tokens: int | None, minutes: float | None) -> None:
+def resume_evolution(
+    evolve_id: str, ws: Path, json_mode: bool, tokens: int | None, minutes: float | None
+) -> None:
     from agentevo.evolve.state import EvolveState
 
     folder = ws / "runs" / evolve_id
@@ -125,11 +161,22 @@ def drive(cfg: RunConfig, state: Any, ws: Path, json_mode: bool, command: str) -
     model = load_model(cfg.model.model_copy(update={"cache": cfg.model.temperature == 0}), cache_path=cache)
     judge_model = load_model(opts.judge) if opts.label == "judge" and opts.judge else None
     store = TrajectoryStore.for_workspace(ws)
-    evo = Evolution(config=cfg, options=opts, workspace=ws, store=store, model=model, suite=suite, state=state,
-                    judge_model=judge_model, on_event=lambda m: err.print(m, highlight=False))
+    evo = Evolution(
+        config=cfg,
+        options=opts,
+        workspace=ws,
+        store=store,
+        model=model,
+        suite=suite,
+        state=state,
+        judge_model=judge_model,
+        on_event=lambda m: err.print(m, highlight=False),
+    )
     write_manifest(evo, command)
-    err.print(f"{state.evolve_id}: {suite.name}, {len(evo.train_tasks)} training / {len(evo.eval_tasks)} held-out "
-              f"tasks, conditions {', '.join(opts.ablate)}")
+    err.print(
+        f"{state.evolve_id}: {suite.name}, {len(evo.train_tasks)} training / {len(evo.eval_tasks)} held-out "
+        f"tasks, conditions {', '.join(opts.ablate)}"
+    )
     try:
         with progress_bars(evo, json_mode):
             evo.run()
@@ -148,21 +195,35 @@ def write_manifest(evo: Any, command: str) -> None:
     if path.exists():
         return
     evo.folder.mkdir(parents=True, exist_ok=True)
-    manifest = {"evolve_id": evo.state.evolve_id, "model": evo.model.name, "suite": evo.suite.name,
-                "options": vars(evo.options), "config": evo.config.model_dump(mode="json"),
-                "config_hash": evo.config.digest(), "judge": evo.judge.name if evo.judge else None,
-                "train_tasks": [t.id for t in evo.train_tasks], "eval_tasks": [t.id for t in evo.eval_tasks],
-                "packages": package_versions(), "command": command}
+    manifest = {
+        "evolve_id": evo.state.evolve_id,
+        "model": evo.model.name,
+        "suite": evo.suite.name,
+        "options": vars(evo.options),
+        "config": evo.config.model_dump(mode="json"),
+        "config_hash": evo.config.digest(),
+        "judge": evo.judge.name if evo.judge else None,
+        "train_tasks": [t.id for t in evo.train_tasks],
+        "eval_tasks": [t.id for t in evo.eval_tasks],
+        "packages": package_versions(),
+        "command": command,
+    }
     path.write_text(json.dumps(manifest, indent=2, default=str))
 
 
-class progress_bars:  # noqa: N801 - used as a context manager
+class progress_bars:
     """One bar per condition: its training episodes and evaluations."""
 
     def __init__(self, evo: Any, json_mode: bool) -> None:
         opts = evo.options
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=err, disable=json_mode and not err.is_terminal)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=json_mode and not err.is_terminal,
+        )
         self.bars = {}
         for name, cond in evo.state.conditions.items():
             learns = name != "none"
@@ -183,14 +244,33 @@ def show(summary: dict[str, Any], json_mode: bool) -> None:
     if json_mode:
         print_json(summary)
         return
-    table = Table("condition", "held-out success", "95% CI", "vs none (paired)", "95% CI of diff",
-                  "steps/solved", "rolled back", title=f"{summary['evolve_id']} ({summary['status']})")
+    table = Table(
+        "condition",
+        "held-out success",
+        "95% CI",
+        "vs none (paired)",
+        "95% CI of diff",
+        "steps/solved",
+        "rolled back",
+        title=f"{summary['evolve_id']} ({summary['status']})",
+    )
     for a in summary["ablations"]:
         diff = "–" if a["diff_vs_none"] is None else f"{100 * a['diff_vs_none']:+.1f} pts"
-        dci = "–" if a["diff_ci95"] is None else f"{100 * a['diff_ci95'][0]:+.1f} … {100 * a['diff_ci95'][1]:+.1f}"
+        dci = (
+            "–"
+            if a["diff_ci95"] is None
+            else f"{100 * a['diff_ci95'][0]:+.1f} … {100 * a['diff_ci95'][1]:+.1f}"
+        )
         steps = "–" if a["steps_per_solved"] is None else f"{a['steps_per_solved']:.1f}"
-        table.add_row(a["condition"], percent(a["success_rate"]), f"{percent(a['ci95'][0])}–{percent(a['ci95'][1])}",
-                      diff, dci, steps, str(a["rejected_commits"]))
+        table.add_row(
+            a["condition"],
+            percent(a["success_rate"]),
+            f"{percent(a['ci95'][0])}–{percent(a['ci95'][1])}",
+            diff,
+            dci,
+            steps,
+            str(a["rejected_commits"]),
+        )
     out.print(table)
     if summary["report"]:
         out.print(f"learning curve: {summary['report']['png']}\nreport: {summary['report']['html']}")

@@ -103,6 +103,29 @@ class Curriculum:
         self.stats[template].update(success, self.fast_rate, self.slow_rate)
         self.history.append((template, task.id, success))
 
+    def to_state(self) -> dict[str, object]:
+        """Everything needed to continue the same curriculum after a restart."""
+        return {
+            "stats": {k: vars(v) for k, v in self.stats.items()},
+            "used": dict(self.used),
+            "cursor": self.cursor,
+            "fresh_made": self.fresh_made,
+            "history": self.history,
+            "rng": self.rng.getstate(),
+        }
+
+    def restore(self, state: dict[str, object]) -> None:
+        if not state:
+            return
+        for name, values in state["stats"].items():  # type: ignore[attr-defined]
+            self.stats[name] = TemplateStats(**values)
+        self.used.update(state["used"])  # type: ignore[arg-type]
+        self.cursor = int(state["cursor"])  # type: ignore[arg-type]
+        self.fresh_made = int(state["fresh_made"])  # type: ignore[arg-type]
+        self.history = [tuple(h) for h in state["history"]]  # type: ignore[attr-defined,misc]
+        version, internal, gauss = state["rng"]  # type: ignore[misc]
+        self.rng.setstate((version, tuple(internal), gauss))
+
     def state(self) -> dict[str, dict[str, float]]:
         return {
             name: {"tries": s.tries, "success_ema": round(s.fast, 3), "progress": round(s.progress, 3)}

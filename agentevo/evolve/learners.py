@@ -35,8 +35,11 @@ def parse_conditions(text: str | Sequence[str]) -> list[str]:
     names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
     unknown = [n for n in names if n not in CONDITIONS]
     if unknown or not names:
-        raise ConfigError(f"--ablate: unknown condition {unknown[0]!r}; use " + ", ".join(CONDITIONS)
-                          if unknown else "--ablate: name at least one condition")
+        raise ConfigError(
+            f"--ablate: unknown condition {unknown[0]!r}; use " + ", ".join(CONDITIONS)
+            if unknown
+            else "--ablate: name at least one condition"
+        )
     if "none" not in names:
         names.insert(0, "none")  # the baseline every difference is paired against
     return list(dict.fromkeys(names))
@@ -80,12 +83,16 @@ class ConditionLearner:
         from agentevo.memory.store import ExperienceStore
 
         opts = self.config.memory.options
-        self.memory = ExperienceStore.for_workspace(self.folder, url=opts.get("url"),
-                                                    embedder=opts.get("embedder"), mode="write")
-        curator = Curator(self.memory, merge_threshold=float(opts.get("merge_threshold", 0.9)),
-                          decay_after=int(opts.get("decay_after", 5)),
-                          decay_below=float(opts.get("decay_below", 0.2)),
-                          max_pitfalls=int(opts.get("max_pitfalls", 3)))
+        self.memory = ExperienceStore.for_workspace(
+            self.folder, url=opts.get("url"), embedder=opts.get("embedder"), mode="write"
+        )
+        curator = Curator(
+            self.memory,
+            merge_threshold=float(opts.get("merge_threshold", 0.9)),
+            decay_after=int(opts.get("decay_after", 5)),
+            decay_below=float(opts.get("decay_below", 0.2)),
+            max_pitfalls=int(opts.get("max_pitfalls", 3)),
+        )
         self._curator = curator
         self._memory_learner = MemoryLearner(self.memory, make_reflector(self.config, self.model), curator)
 
@@ -96,11 +103,13 @@ class ConditionLearner:
         from agentevo.tools.wiring import llm_synthesiser, settings_for
 
         settings = settings_for(self.config)
-        self.archive = FileToolArchive.for_workspace(self.folder, settings,
-                                                     envs=SuiteEnvs(self.folder, self.config))
+        self.archive = FileToolArchive.for_workspace(
+            self.folder, settings, envs=SuiteEnvs(self.folder, self.config)
+        )
         synthesiser = llm_synthesiser(self.archive, settings, self.model)
-        self._tool_learner = ToolLearner(self.archive, compiler=settings.synthesiser in ("compiler", "both"),
-                                         synthesiser=synthesiser)
+        self._tool_learner = ToolLearner(
+            self.archive, compiler=settings.synthesiser in ("compiler", "both"), synthesiser=synthesiser
+        )
 
     # --- what episodes are shown ----------------------------------------------------------------------
     def recaller(self, *, frozen: bool) -> Recaller:
@@ -109,10 +118,16 @@ class ConditionLearner:
             from agentevo.memory.recall import MemoryRecall
 
             opts = self.config.memory.options
-            parts.append(MemoryRecall(self.memory, k=self.config.memory.k,
-                                      token_budget=self.config.memory.token_budget,
-                                      min_similarity=float(opts.get("min_similarity", 0.55)),
-                                      record_usage=False, curator=None if frozen else self._curator))
+            parts.append(
+                MemoryRecall(
+                    self.memory,
+                    k=self.config.memory.k,
+                    token_budget=self.config.memory.token_budget,
+                    min_similarity=float(opts.get("min_similarity", 0.55)),
+                    record_usage=False,
+                    curator=None if frozen else self._curator,
+                )
+            )
         if self.archive is not None:
             from agentevo.tools.recall import ToolRecall
 
@@ -133,8 +148,10 @@ class ConditionLearner:
 
     # --- the gate -----------------------------------------------------------------------------------------
     def marker(self) -> dict[str, Any]:
-        return {"memory": self.memory.head_id() if self.memory is not None else "",
-                "tools": self.archive.state() if self.archive is not None else {}}
+        return {
+            "memory": self.memory.head_id() if self.memory is not None else "",
+            "tools": self.archive.state() if self.archive is not None else {},
+        }
 
     def changes_since(self, marker: dict[str, Any]) -> str:
         now = self.marker()
@@ -170,14 +187,30 @@ class ConditionLearner:
         rows: list[dict[str, Any]] = []
         if self.memory is not None:
             items = sorted(self.memory.items(), key=lambda e: (-e.stats.helped, -e.stats.retrieved))
-            rows += [{"kind": e.kind, "title": e.title, "retrieved": e.stats.retrieved, "helped": e.stats.helped,
-                      "hurt": e.stats.hurt, "content": e.content[:600]} for e in items[:limit]]
+            rows += [
+                {
+                    "kind": e.kind,
+                    "title": e.title,
+                    "retrieved": e.stats.retrieved,
+                    "helped": e.stats.helped,
+                    "hurt": e.stats.hurt,
+                    "content": e.content[:600],
+                }
+                for e in items[:limit]
+            ]
         if self.archive is not None:
             for tool in self.archive.tools(status="active")[:limit]:
                 s = tool.stats
-                rows.append({"kind": f"tool ({tool.kind})", "title": f"{tool.name}@v{tool.version}",
-                             "retrieved": s.calls, "helped": s.ok, "hurt": s.failed,
-                             "content": tool.description})
+                rows.append(
+                    {
+                        "kind": f"tool ({tool.kind})",
+                        "title": f"{tool.name}@v{tool.version}",
+                        "retrieved": s.calls,
+                        "helped": s.ok,
+                        "hurt": s.failed,
+                        "content": tool.description,
+                    }
+                )
         return rows
 
     def close(self) -> None:

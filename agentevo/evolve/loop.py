@@ -3,7 +3,7 @@ keep what does not make held-out results worse.
 
     for each round:                                   (per ablation condition)
         K training episodes, chosen by the curriculum, each shown what the learner holds
-            label (the benchmark's reward, or an LLM judge) → learn (reflect → curate → commit; compile → gate)
+            label (reward or LLM judge) → learn (reflect → curate → commit; compile → gate)
         evaluate the held-out split × seeds with the learner frozen                      → one curve point
         gate: paired against the last kept evaluation; worse beyond the tolerance → roll the learner back
 
@@ -37,7 +37,7 @@ from agentevo.runs.summary import wilson
 log = logging.getLogger(__name__)
 
 
-class BudgetExhausted(Exception):  # noqa: N818 - a signal that stops the loop, not an error
+class BudgetExhausted(Exception):
     pass
 
 
@@ -71,8 +71,9 @@ class Evolution:
     def run(self) -> EvolveState:
         try:
             for name in self.options.ablate:
-                self.learners[name] = ConditionLearner(name, self.folder / safe(name), self.config,
-                                                       self.model).open()
+                self.learners[name] = ConditionLearner(
+                    name, self.folder / safe(name), self.config, self.model
+                ).open()
             for name in self.options.ablate:
                 self.ensure_baseline(name)
             while self.active():
@@ -124,8 +125,12 @@ class Evolution:
     def train(self, name: str, episodes: int) -> None:
         cond = self.state.conditions[name]
         learner = self.learners[name]
-        curriculum = Curriculum(self.train_tasks, kind=self.options.curriculum, seed=self.config.run.seed,
-                                fresh=self.fresh_instances())
+        curriculum = Curriculum(
+            self.train_tasks,
+            kind=self.options.curriculum,
+            seed=self.config.run.seed,
+            fresh=self.fresh_instances(),
+        )
         curriculum.restore(cond.curriculum)
         runner = self.runner(name, learner.recaller(frozen=False))
         run_id = f"{self.state.evolve_id}-{safe(name)}-train"
@@ -134,8 +139,10 @@ class Evolution:
         target = (cond.round + 1) * episodes
         while cond.episodes < target:
             self.check_budget()
-            batch = [curriculum.next_task() for _ in range(min(self.config.run.concurrency,
-                                                                  target - cond.episodes))]
+            batch = [
+                curriculum.next_task()
+                for _ in range(min(self.config.run.concurrency, target - cond.episodes))
+            ]
             for traj in self.run_batch(runner, run_id, batch, cond):
                 success = self.label(traj)
                 learner.learn(relabel(traj, success, self.judge))
@@ -146,7 +153,9 @@ class Evolution:
             self.on_progress(name, len(batch))
         runner.close_envs()
 
-    def run_batch(self, runner: Runner, run_id: str, batch: Sequence[Task], cond: ConditionState) -> list[Trajectory]:
+    def run_batch(
+        self, runner: Runner, run_id: str, batch: Sequence[Task], cond: ConditionState
+    ) -> list[Trajectory]:
         todo = []
         for task in batch:
             todo.append((task, cond.samples, self.config.run.seed + cond.samples))
@@ -175,7 +184,9 @@ class Evolution:
         make = getattr(self.suite, "make_instances", None)
         if make is None:
             return None
-        return lambda template, n, seed: [t for t in make(template, n, seed) if t.split != self.options.eval_split]
+        return lambda template, n, seed: [
+            t for t in make(template, n, seed) if t.split != self.options.eval_split
+        ]
 
     # --- evaluation and the gate --------------------------------------------------------------------------
     def evaluate(self, name: str, round_: int) -> tuple[CurvePoint, dict[str, float]]:
@@ -183,8 +194,11 @@ class Evolution:
         learner = self.learners[name]
         runner = self.runner(name, learner.recaller(frozen=True), samples=self.options.seeds)
         run_id = f"{self.state.evolve_id}-{safe(name)}-eval{round_}"
-        manifest = (self.store.manifest(run_id) if self.store.get_run(run_id)
-                    else runner.start(self.eval_tasks, kind="evolve-eval", run_id=run_id))
+        manifest = (
+            self.store.manifest(run_id)
+            if self.store.get_run(run_id)
+            else runner.start(self.eval_tasks, kind="evolve-eval", run_id=run_id)
+        )
         summary = runner.execute(manifest, self.eval_tasks)
         if summary.status == "interrupted":
             raise KeyboardInterrupt
@@ -194,9 +208,14 @@ class Evolution:
         outcomes = {f"{r.task_id}|{r.sample}": 1.0 if r.outcome == "success" else 0.0 for r in rows}
         solved = [r for r in rows if r.outcome == "success"]
         point = CurvePoint(
-            condition=name, episodes=self.state.conditions[name].episodes, successes=len(solved), n=len(rows),
-            ci95=wilson(len(solved), len(rows)), tokens=sum(r.tokens for r in rows),
-            steps_per_solved=(sum(r.steps for r in solved) / len(solved)) if solved else None, run_id=run_id,
+            condition=name,
+            episodes=self.state.conditions[name].episodes,
+            successes=len(solved),
+            n=len(rows),
+            ci95=wilson(len(solved), len(rows)),
+            tokens=sum(r.tokens for r in rows),
+            steps_per_solved=(sum(r.steps for r in solved) / len(solved)) if solved else None,
+            run_id=run_id,
         )
         self.on_progress(name, 1)
         self.on_event(f"{name}: held-out {point.successes}/{point.n} after {point.episodes} episodes")
@@ -214,8 +233,17 @@ class Evolution:
             learner.restore(cond.accepted_marker, f"gate {self.state.evolve_id} round {cond.round + 1}")
             point.accepted = False
             point.note = f"{after - before:+.1%}"
-            cond.rejected.append({"condition": name, "episodes": point.episodes, "round": cond.round + 1,
-                                  "what": what, "before": before, "after": after, "reason": reason})
+            cond.rejected.append(
+                {
+                    "condition": name,
+                    "episodes": point.episodes,
+                    "round": cond.round + 1,
+                    "what": what,
+                    "before": before,
+                    "after": after,
+                    "reason": reason,
+                }
+            )
             self.on_event(f"{name}: gate rolled back ({what}): {reason}")
             return
         cond.accepted_marker = learner.marker()
@@ -234,8 +262,15 @@ class Evolution:
     def runner(self, name: str, recaller: Any, samples: int = 1) -> Runner:
         cfg = self.config.model_copy(deep=True)
         cfg.run.samples = samples
-        return Runner(config=cfg, workspace=self.workspace, store=self.store, model=self.model, suite=self.suite,
-                      recaller=recaller, show_progress=self.show_progress)
+        return Runner(
+            config=cfg,
+            workspace=self.workspace,
+            store=self.store,
+            model=self.model,
+            suite=self.suite,
+            recaller=recaller,
+            show_progress=self.show_progress,
+        )
 
     def check_budget(self) -> None:
         minutes = (time.monotonic() - self.started) / 60

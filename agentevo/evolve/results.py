@@ -27,11 +27,20 @@ def ablation_rows(state: EvolveState) -> list[dict[str, Any]]:
             continue
         rate, ci = bootstrap_mean(outcomes)
         row: dict[str, Any] = {
-            "condition": name, "success_rate": rate, "ci95": list(ci), "episodes_trained": cond.episodes,
-            "evaluated_after": point.episodes, "n": len(outcomes), "steps_per_solved": point.steps_per_solved,
-            "tokens": point.tokens, "tokens_per_solved": point.tokens / point.successes if point.successes else None,
-            "rejected_commits": len(cond.rejected), "stopped": cond.stopped, "diff_vs_none": None,
-            "diff_ci95": None, "p_value": None,
+            "condition": name,
+            "success_rate": rate,
+            "ci95": list(ci),
+            "episodes_trained": cond.episodes,
+            "evaluated_after": point.episodes,
+            "n": len(outcomes),
+            "steps_per_solved": point.steps_per_solved,
+            "tokens": point.tokens,
+            "tokens_per_solved": point.tokens / point.successes if point.successes else None,
+            "rejected_commits": len(cond.rejected),
+            "stopped": cond.stopped,
+            "diff_vs_none": None,
+            "diff_ci95": None,
+            "p_value": None,
         }
         if baseline is not None and name != "none" and baseline.accepted_outcomes:
             diff = paired_difference(baseline.accepted_outcomes, outcomes)
@@ -42,8 +51,13 @@ def ablation_rows(state: EvolveState) -> list[dict[str, Any]]:
 
 def summary(state: EvolveState, report: tuple[Path, Path] | None = None) -> dict[str, Any]:
     return {
-        "evolve_id": state.evolve_id, "status": state.status, "suite": state.suite, "model": state.model,
-        "seconds": round(state.seconds, 1), "tokens": state.tokens, "ablations": ablation_rows(state),
+        "evolve_id": state.evolve_id,
+        "status": state.status,
+        "suite": state.suite,
+        "model": state.model,
+        "seconds": round(state.seconds, 1),
+        "tokens": state.tokens,
+        "ablations": ablation_rows(state),
         "points": [p for c in state.conditions.values() for p in c.points],
         "rejected": [r for c in state.conditions.values() for r in c.rejected],
         "judge": state.judge,
@@ -59,11 +73,18 @@ def render(state: EvolveState, folder: Path, learners: dict[str, ConditionLearne
         ablations=ablation_rows(state),
         learned={name: learner.learned() for name, learner in learners.items() if learner.learns},
         rejected=[r for c in state.conditions.values() for r in c.rejected],
-        manifest={"evolve id": state.evolve_id, "status": state.status, "train split": opts.train_split,
-                  "eval split": opts.eval_split, "seeds": opts.seeds, "curriculum": opts.curriculum,
-                  "label": opts.label + (f" ({state.judge['model']})" if state.judge else ""),
-                  "gate": f"on, tolerance {opts.tolerance:.0%}" if opts.gate else "off",
-                  "tokens": f"{state.tokens:,}", "minutes": f"{state.seconds / 60:.1f}"},
+        manifest={
+            "evolve id": state.evolve_id,
+            "status": state.status,
+            "train split": opts.train_split,
+            "eval split": opts.eval_split,
+            "seeds": opts.seeds,
+            "curriculum": opts.curriculum,
+            "label": opts.label + (f" ({state.judge['model']})" if state.judge else ""),
+            "gate": f"on, tolerance {opts.tolerance:.0%}" if opts.gate else "off",
+            "tokens": f"{state.tokens:,}",
+            "minutes": f"{state.seconds / 60:.1f}",
+        },
         judge=state.judge,
     )
     return write_report(data, folder)

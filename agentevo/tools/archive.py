@@ -374,6 +374,22 @@ class FileToolArchive:
                 folder.update_meta(path, status="retired", reason=reason)
             self.registry.event(row.name, row.version, "retired", reason)
 
+    def restore_state(self, state: dict[str, int], reason: str) -> None:
+        """Make exactly the versions in `state` the active ones (what `state()` returned earlier): versions
+        registered since are retired, versions retired since are active again."""
+        with self._lock:
+            for row in self.registry.rows(status="active"):
+                if state.get(row.name) != row.version:
+                    self.retire(row.name, reason, version=row.version)
+            for name, version in state.items():
+                row = self.registry.get(name, version)
+                if row is not None and row.status != "active":
+                    self.registry.set_status(name, version, "active", reason)
+                    path = folder.version_dir(self.root, name, version)
+                    if path.exists():
+                        folder.update_meta(path, status="active", reason=reason)
+                    self.registry.event(name, version, "restored", reason)
+
     def mark_verified(self, name: str, version: int) -> None:
         row = self.registry.get(name, version)
         if row is None:

@@ -24,9 +24,17 @@ def retrieved_id(tool: Tool) -> str:
 
 
 class ToolRecall:
-    def __init__(self, archive: FileToolArchive, *, k: int = 3, executor: ToolExecutor | None = None) -> None:
+    def __init__(
+        self,
+        archive: FileToolArchive,
+        *,
+        k: int = 3,
+        executor: ToolExecutor | None = None,
+        record: bool = True,
+    ) -> None:
         self.archive = archive
         self.k = k
+        self.record = record  # off for held-out evaluations: they must leave the archive as they found it
         self.executor = executor or ToolExecutor(
             archive.sandbox_factory, timeout_s=archive.settings.call_timeout_s
         )
@@ -61,6 +69,8 @@ class ToolRecall:
         if current.status != "active":
             return Observation(text="", error=f"tool {tool.name} has been retired")
         done = self.executor.perform(current, args, env)
+        if not self.record:
+            return done.observation
         self.archive.record_call(
             tool.name,
             tool.version,

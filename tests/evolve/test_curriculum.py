@@ -87,3 +87,15 @@ def test_the_same_seed_gives_the_same_curriculum():
         return out
 
     assert run(5) == run(5)
+
+
+def test_a_restored_curriculum_continues_exactly_where_it_stopped():
+    import json
+
+    first = Curriculum(tasks(3, 3), seed=9)
+    for i in range(5):
+        first.record(first.next_task(), i % 2 == 0)
+    saved = json.loads(json.dumps(first.to_state()))
+    second = Curriculum(tasks(3, 3), seed=9)
+    second.restore(saved)
+    assert [first.next_task().id for _ in range(6)] == [second.next_task().id for _ in range(6)]

@@ -22,7 +22,7 @@ from agentevo.testing import FunctionModel
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not available(), reason="needs bubblewrap")]
 
-TEMPLATES = ("count-lines", "largest-file", "make-private")
+TEMPLATES = ("count-lines", "make-private", "replace-word", "sum-column")  # instructions tell instances apart
 TASK_HEADER = "Now, I will start a new problem"
 WRONG = "Think: I cannot tell.\n\nAct: finish"
 
@@ -52,11 +52,14 @@ def template_of(text: str, tasks) -> str:
 def helped(messages, task, tasks) -> bool:
     """Did the prompt carry a workflow demonstration or a tool learned on this task's template?"""
     start = 1 + 2 * len(demonstrations("os"))
-    task_at = max(i for i, m in enumerate(messages) if m["role"] == "user" and m["content"].startswith(TASK_HEADER))
+    task_at = max(
+        i for i, m in enumerate(messages) if m["role"] == "user" and m["content"].startswith(TASK_HEADER)
+    )
     recalled = [m["content"] for m in messages[start:task_at] if m["role"] == "user"]
     offered = re.findall(r"^- (\w+): (.*)$", messages[task_at]["content"], re.M)
     return any(template_of(u, tasks) == task.template_id for u in recalled) or any(
-        template_of(f"{name.replace('_', ' ')} {desc}", tasks) == task.template_id for name, desc in offered)
+        template_of(f"{name.replace('_', ' ')} {desc}", tasks) == task.template_id for name, desc in offered
+    )
 
 
 def easy_ones(tasks) -> set[str]:
@@ -74,8 +77,9 @@ def oracle_when_helped(tasks, answers, *, invert: bool = False) -> FunctionModel
     easy = easy_ones(tasks)
 
     def reply(messages, tools):
-        task_at = max(i for i, m in enumerate(messages)
-                      if m["role"] == "user" and m["content"].startswith(TASK_HEADER))
+        task_at = max(
+            i for i, m in enumerate(messages) if m["role"] == "user" and m["content"].startswith(TASK_HEADER)
+        )
         task = next(t for t in tasks if t.instruction in messages[task_at]["content"])
         able = helped(messages, task, tasks) != invert or (task.id in easy and not invert)
         if not able:
@@ -84,23 +88,48 @@ def oracle_when_helped(tasks, answers, *, invert: bool = False) -> FunctionModel
         replies = reference_replies(task, answers[task.id])
         return replies[min(steps, len(replies) - 1)]
 
-    return FunctionModel(reply)
+    return FunctionModel(reply)  # identifies its task by the instruction, so instructions must differ
 
 
 def evolution(workspace: Path, tasks, model, *, ablate, rounds=2, eval_every=6, gate=True) -> Evolution:
     chosen, _ = tasks
     base = get_suite("os")
-    suite = Suite(name="os", kind="os", description="three templates", load=lambda: list(chosen),
-                  make_env=base.make_env, check=base.check, prompt_set="os")
-    cfg = RunConfig.model_validate({
-        "environment": {"suite": "os"}, "sandbox": {"backend": "bwrap"}, "limits": {"max_steps": 3},
-        "memory": {"options": {"embedder": "hash"}}, "archive": {"options": {"embedder": "hash"}},
-    })
+    suite = Suite(
+        name="os",
+        kind="os",
+        description="three templates",
+        load=lambda: list(chosen),
+        make_env=base.make_env,
+        check=base.check,
+        prompt_set="os",
+    )
+    cfg = RunConfig.model_validate(
+        {
+            "environment": {"suite": "os"},
+            "sandbox": {"backend": "bwrap"},
+            "limits": {"max_steps": 3},
+            "memory": {"options": {"embedder": "hash"}},
+            "archive": {"options": {"embedder": "hash"}},
+        }
+    )
     options = EvolveOptions(rounds=rounds, eval_every=eval_every, ablate=ablate, gate=gate)
-    state = EvolveState(evolve_id="evo-test", suite="os", model=model.name, options=options,
-                        config=cfg.model_dump(mode="json"), conditions={c: ConditionState(name=c) for c in ablate})
-    return Evolution(config=cfg, options=options, workspace=workspace, store=TrajectoryStore.for_workspace(workspace),
-                     model=model, suite=suite, state=state)
+    state = EvolveState(
+        evolve_id="evo-test",
+        suite="os",
+        model=model.name,
+        options=options,
+        config=cfg.model_dump(mode="json"),
+        conditions={c: ConditionState(name=c) for c in ablate},
+    )
+    return Evolution(
+        config=cfg,
+        options=options,
+        workspace=workspace,
+        store=TrajectoryStore.for_workspace(workspace),
+        model=model,
+        suite=suite,
+        state=state,
+    )
 
 
 def rates(state, condition: str) -> list[float]:
@@ -109,8 +138,12 @@ def rates(state, condition: str) -> list[float]:
 
 def test_the_curve_rises_with_memory_and_tools_and_stays_flat_without(workspace, tasks):
     chosen, answers = tasks
-    evo = evolution(workspace, tasks, oracle_when_helped(chosen, answers),
-                    ablate=["none", "memory", "tools", "memory+tools"])
+    evo = evolution(
+        workspace,
+        tasks,
+        oracle_when_helped(chosen, answers),
+        ablate=["none", "memory", "tools", "memory+tools"],
+    )
     try:
         state = evo.run()
     finally:
@@ -128,8 +161,13 @@ def test_the_curve_rises_with_memory_and_tools_and_stays_flat_without(workspace,
 def test_the_gate_rolls_back_a_change_that_makes_held_out_results_worse(workspace, tasks):
     chosen, answers = tasks
     # succeeds on its own, and fails whenever it is shown experience: learning can only hurt here
-    evo = evolution(workspace, tasks, oracle_when_helped(chosen, answers, invert=True), ablate=["none", "memory"],
-                    rounds=1)
+    evo = evolution(
+        workspace,
+        tasks,
+        oracle_when_helped(chosen, answers, invert=True),
+        ablate=["none", "memory"],
+        rounds=1,
+    )
     try:
         state = evo.run()
         memory = evo.learners["memory"].memory
