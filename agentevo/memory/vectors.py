@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 FIELDS = ("kind", "trust", "suite", "site", "template")
+SMALL_SCAN = 30_000  # rows
 Spec = tuple[tuple[str, tuple[str, ...]], ...]  # (field, allowed values) pairs, sorted: a cache key
 
 
@@ -41,6 +42,12 @@ def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     costs more than the product (measured on 5k×384: p95 12 ms with two threads, 0.7 ms with one)."""
     controller = blas_controller()
     return controller.limit(limits=1, user_api="blas") if controller is not None else contextlib.nullcontext()
+
+
+def blas_threads_for(rows: int) -> contextlib.AbstractContextManager[Any]:
+    """One BLAS thread for a small scan; a large one (100k rows: 21 ms with two threads against 34 ms with
+    one, bench/memory_search.py) keeps the library's own setting."""
+    return one_blas_thread() if rows <= SMALL_SCAN else contextlib.nullcontext()
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -157,11 +164,11 @@ class VectorTable:
 
     def search(self, query: np.ndarray, k: int, spec: Spec = ()) -> list[tuple[str, float]]:
         if not spec:
-            with one_blas_thread():
+            with blas_threads_for(len(self.ids)):
                 scores = self.matrix @ query
             return [(self.ids[i], float(scores[i])) for i in top_k(scores, k)]
         idx, sub = self.subset(spec)
-        with one_blas_thread():
+        with blas_threads_for(len(idx)):
             scores = sub @ query
         return [(self.ids[idx[i]], float(scores[i])) for i in top_k(scores, k)]
 
