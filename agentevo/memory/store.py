@@ -260,8 +260,11 @@ class ExperienceStore:
         found = {i: e for i in ids if (e := self._cache.get(i)) is not None}
         missing = [i for i in ids if i not in found]
         if missing:
-            for row in self._current_rows(missing).values():
-                found[row.id] = Experience.model_validate(row.data)
+            with self.session() as s:  # the JSON only: vectors stay on disk
+                for start in range(0, len(missing), IN_BATCH):
+                    part = missing[start : start + IN_BATCH]
+                    q = select(MemoryItemRow.id, MemoryItemRow.data).where(MemoryItemRow.id.in_(part))  # type: ignore[call-overload,attr-defined]
+                    found.update((i, Experience.model_validate(data)) for i, data in s.exec(q))
             with self._lock:
                 self._cache.update({i: found[i] for i in missing if i in found})
         return found

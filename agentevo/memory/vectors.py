@@ -9,11 +9,15 @@ subset only. Vectors are unit length, so a dot product is the cosine similarity.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 FIELDS = ("kind", "trust", "suite", "site", "template")
+SMALL_SCAN = 30_000  # rows
 Spec = tuple[tuple[str, tuple[str, ...]], ...]  # (field, allowed values) pairs, sorted: a cache key
 
 
@@ -22,6 +26,28 @@ def make_spec(allowed: Mapping[str, Sequence[str]]) -> Spec:
         if name not in FIELDS:
             raise ValueError(f"cannot filter on {name!r}: use one of {', '.join(FIELDS)}")
     return tuple(sorted((k, tuple(sorted(set(v)))) for k, v in allowed.items()))
+
+
+@functools.cache
+def blas_controller() -> Any:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """A matrix-vector product is too small to share: on a busy machine waking a second BLAS thread
+    costs more than the product (measured on 5k×384: p95 12 ms with two threads, 0.7 ms with one)."""
+    controller = blas_controller()
+    return controller.limit(limits=1, user_api="blas") if controller is not None else contextlib.nullcontext()
+
+
+def blas_threads_for(rows: int) -> contextlib.AbstractContextManager[Any]:
+    """One BLAS thread for a small scan; a large one (100k rows: 21 ms with two threads against 34 ms with
+    one, bench/memory_search.py) keeps the library's own setting."""
+    return one_blas_thread() if rows <= SMALL_SCAN else contextlib.nullcontext()
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -138,10 +164,12 @@ class VectorTable:
 
     def search(self, query: np.ndarray, k: int, spec: Spec = ()) -> list[tuple[str, float]]:
         if not spec:
-            scores = self.matrix @ query
+            with blas_threads_for(len(self.ids)):
+                scores = self.matrix @ query
             return [(self.ids[i], float(scores[i])) for i in top_k(scores, k)]
         idx, sub = self.subset(spec)
-        scores = sub @ query
+        with blas_threads_for(len(idx)):
+            scores = sub @ query
         return [(self.ids[idx[i]], float(scores[i])) for i in top_k(scores, k)]
 
     def vector(self, item_id: str) -> np.ndarray | None:
