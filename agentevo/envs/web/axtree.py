@@ -1,7 +1,10 @@
 """The accessibility tree in WebArena's text form, from Chrome's `Accessibility.getFullAXTree`.
 
-Each kept node becomes one line `[<id>] <role> '<name>' prop: value …`, tab-indented by depth; `<id>` is
-Chrome's AX node id, which the action grammar addresses. The rules follow WebArena's processor:
+Each kept node becomes one line `[<id>] <role> '<name>' prop: value …`, tab-indented by depth; `<id>`, which
+the action grammar addresses, numbers the kept nodes in document order. (WebArena shows Chrome's AX node ids,
+but those count every node the browser has made before, so the same page would read differently in each
+episode, and a model's reply with it — no rerun or paired comparison would be exact.) The rules follow
+WebArena's processor:
 
 - nameless nodes without (shown) properties whose role is generic, img, list, strong, paragraph, banner,
   navigation, Section, LabelText, Legend or listitem are pruned, and their children move up a level;
@@ -114,8 +117,9 @@ def render(
         props = shown_properties(node)
         child_depth = depth
         if keep(node, role, name, props, visible):
-            lines.append("\t" * depth + node_line(node["nodeId"], role, name, props))
-            table[node["nodeId"]] = AXNode(node["nodeId"], role, name, node.get("backendDOMNodeId"))
+            shown = str(len(table) + 1)
+            lines.append("\t" * depth + node_line(shown, role, name, props))
+            table[shown] = AXNode(shown, role, name, node.get("backendDOMNodeId"))
             child_depth = depth + 1
         children = [by_id[c] for c in node.get("childIds") or [] if c in by_id]
         stack.extend((c, child_depth) for c in reversed(children))

@@ -76,6 +76,15 @@ def test_reset_shows_the_tab_header_and_the_accessibility_tree(env, base):
     assert "StaticText 'Welcome'" not in obs.text  # repeats the heading's name, so WebArena drops it
 
 
+def test_the_same_page_reads_the_same_in_every_episode(env, base):
+    # Chrome's own node ids grow with every page the browser has built; the shown ids must not
+    first = env.reset(task(base + "/")).text
+    act(env, f"click [{node_id(first, 'link', 'Second page')}]")
+    again = env.reset(task(base + "/")).text
+    assert again == first
+    assert first.splitlines()[2].startswith("[1] RootWebArea 'Home'")
+
+
 def test_clicking_a_link_navigates_and_records_the_target(env, base):
     obs = env.reset(task(base + "/"))
     obs = act(env, f"click [{node_id(obs.text, 'link', 'Second page')}]")
