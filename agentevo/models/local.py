@@ -26,6 +26,7 @@ from filelock import FileLock
 from agentevo.config import ModelConfig, cache_dir
 from agentevo.errors import ConfigError, ModelError, ModelNotFound
 from agentevo.models.prefix_cache import PrefixCache
+from agentevo.models.stopping import repetition_loop
 from agentevo.records import Message, ModelReply, ToolSpec
 
 log = logging.getLogger(__name__)
@@ -242,6 +243,7 @@ class EmbeddedModel:
         seed: int | None,
     ) -> Any:
         import torch
+        from transformers import StoppingCriteriaList
 
         kwargs: dict[str, Any] = {
             "max_new_tokens": limit,
@@ -256,6 +258,7 @@ class EmbeddedModel:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if stop:
             kwargs.update(stop_strings=list(stop), tokenizer=w.tokenizer)
+        kwargs["stopping_criteria"] = StoppingCriteriaList([repetition_loop(int(enc["input_ids"].shape[1]))])
         _, cache = w.prefixes.lookup(enc["input_ids"][0].tolist())
         if cache is not None:
             kwargs["cache"] = cache

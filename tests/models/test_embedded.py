@@ -6,6 +6,7 @@ import pytest
 
 from agentevo.errors import ConfigError, ModelNotFound
 from agentevo.models import load_model
+from agentevo.models.stopping import ends_in_loop
 
 pytestmark = pytest.mark.slow
 
@@ -71,3 +72,11 @@ def test_reusing_the_cache_of_an_earlier_prompt_gives_the_same_reply():
     assert weights.prefixes.hits == hits + 1  # the follow-up started from the first prompt's cache
     weights.prefixes.entries.clear()
     assert model.complete(follow, max_tokens=12).text == with_cache
+
+
+def test_a_reply_that_falls_into_a_loop_stops_early():
+    model = load_model("local/smollm2")
+    prompt = "List the letter a one hundred times: a a a a a a a a"
+    reply = model.complete([{"role": "user", "content": prompt}], max_tokens=300)
+    assert reply.tokens_out < 100 and reply.finish_reason == "stop"
+    assert ends_in_loop(reply.text.replace(" ", ""))  # 'A,A,A,…': one cycle, repeated
