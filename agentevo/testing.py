@@ -43,6 +43,7 @@ class ScriptedModel:
     replies: list[str | ModelReply | BaseException]
     name: str = "scripted"
     calls: list[Call] = field(default_factory=list)
+    supports_tools: bool = False  # True: offered tools come as native function specs (`tools=`)
 
     def complete(
         self,
@@ -75,6 +76,7 @@ class FunctionModel:
     fn: Callable[[list[Message], list[ToolSpec]], str | ModelReply]
     name: str = "function"
     calls: list[Call] = field(default_factory=list)
+    supports_tools: bool = False  # True: offered tools come as native function specs (`tools=`)
 
     def complete(
         self,

@@ -199,7 +199,7 @@ def step_node(state: EpisodeState, runtime: Runtime[Episode]) -> dict[str, Any]:
     ep.hooks.on_step(state["episode_id"], step)
     messages = [
         *state["messages"],
-        {"role": "assistant", "content": reply.text},
+        {"role": "assistant", "content": reply.text or (action.raw if action else "")},
         {"role": "user", "content": feedback},
     ]
     update: dict[str, Any] = {

@@ -28,7 +28,8 @@ def parse_tool_call(reply: ModelReply, tools: Sequence[ToolSpec]) -> Action | No
         call = reply.tool_calls[0]
         if call.name not in names:
             raise FormatError(f"There is no tool named {call.name!r}. Available: {', '.join(sorted(names))}.")
-        return Action(name="call", args={"tool": call.name, "args": call.arguments}, raw=reply.text)
+        raw = reply.text.strip() or f"call {call.name} {json.dumps(call.arguments)}"
+        return Action(name="call", args={"tool": call.name, "args": call.arguments}, raw=raw)
     if not names:
         return None
     match = TOOL_CALL.search(reply.text)

@@ -29,6 +29,10 @@ class CachedModel:
         self.hits = 0
         self.misses = 0
 
+    @property
+    def supports_tools(self) -> bool:
+        return bool(getattr(self.inner, "supports_tools", False))
+
     def key(self, messages: Sequence[Message], **params: object) -> str:
         blob = json.dumps(
             {"model": self.name, "seed": self.seed, "messages": list(messages), **params},

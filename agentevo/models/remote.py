@@ -6,6 +6,7 @@ litellm is imported on first use, with its cost map taken from the package (no n
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -124,6 +125,14 @@ class LiteLLMModel:
         self.seed = seed
         self.timeout_s = timeout_s
         self.retries = retries
+
+    @functools.cached_property
+    def supports_tools(self) -> bool:
+        """Native function calling, as litellm's model map knows it (unknown models: the text grammar)."""
+        try:
+            return bool(litellm_module().supports_function_calling(model=self.name))
+        except Exception:  # litellm raises for models it has never heard of
+            return False
 
     @classmethod
     def from_config(cls, cfg: ModelConfig, *, check: bool = True) -> LiteLLMModel:

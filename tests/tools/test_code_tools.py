@@ -9,7 +9,7 @@ import pytest
 
 from agentevo.benchmarks import get_suite
 from agentevo.config import RunConfig
-from agentevo.records import Observation
+from agentevo.records import ModelReply, Observation, ToolCall
 from agentevo.runs.runner import Runner
 from agentevo.runs.store import TrajectoryStore
 from agentevo.testing import FunctionModel
@@ -70,6 +70,20 @@ def tool_user():
     return FunctionModel(reply)
 
 
+def native_tool_user():
+    """Calls the archived tool through native function calling, as a model that supports it would."""
+    task = next(t for t in get_suite("humaneval").tasks("all") if t.id == TASK_ID)
+
+    def reply(messages, tools):
+        called = any(m["role"] == "assistant" and m["content"].startswith("call ") for m in messages)
+        if any(t.name == "has_close_elements" for t in tools) and not called:
+            args = {"numbers": [1.0, 1.2, 7.0], "threshold": 0.5}
+            return ModelReply(text="", tool_calls=(ToolCall(name="has_close_elements", arguments=args),))
+        return solution(task)
+
+    return FunctionModel(reply, supports_tools=True)
+
+
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory):
     workspace = tmp_path_factory.mktemp("code-tools")
@@ -121,6 +135,16 @@ def test_a_later_run_calls_the_tool_and_the_cli_lists_its_calls(learned):
     row = next(r for r in json.loads(listed.stdout) if r["name"] == "has_close_elements")
     assert (row["calls"], row["ok"], row["failed"]) == (1, 1, 0)
     assert row["p50_ms"] > 0
+
+
+def test_a_model_with_function_calling_gets_the_tools_as_specs_and_calls_natively(learned):
+    model = native_tool_user()
+    summary, runner = scripted_run(learned, model)
+    assert summary.successes == 1
+    assert [t.name for t in model.calls[0].tools] == ["has_close_elements"]
+    first = next(runner.store.trajectories([summary.run_id])).steps[0]
+    assert first.action.name == "call" and first.observation.text == "has_close_elements returned: true"
+    assert model.calls[1].messages[-2]["content"].startswith("call has_close_elements {")
 
 
 def test_tool_results_are_observations_not_crashes(learned):
