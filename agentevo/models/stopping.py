@@ -3,7 +3,8 @@
 A 135M model that loses its way often repeats itself ("[No] [No] [No] …", "click-click-click-…") until
 the token limit, which on a CPU costs half a minute a reply and adds nothing. `RepetitionLoop` ends
 generation once the newest tokens are one short cycle repeated: a period of at most `max_period` tokens,
-repeated until it spans at least `min_span` tokens and at least `min_repeats` times. Only generated tokens are looked at.
+repeated until it spans at least `min_span` tokens and at least `min_repeats` times.
+Only generated tokens are looked at.
 """
 
 from __future__ import annotations
