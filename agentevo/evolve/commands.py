@@ -50,6 +50,9 @@ def evolve_command(
     ] = None,
     train_limit: Annotated[int | None, typer.Option(help="Use only the first N training tasks.")] = None,
     eval_limit: Annotated[int | None, typer.Option(help="Use only the first N held-out tasks.")] = None,
+    train_temperature: Annotated[
+        float, typer.Option(help="Sampling temperature of training episodes (evaluations stay greedy).")
+    ] = 0.7,
     max_steps: Annotated[int | None, typer.Option(help="Steps per episode.")] = None,
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", "-j", help="Episodes in parallel.")
@@ -103,6 +106,7 @@ def evolve_command(
         patience=patience,
         train_limit=train_limit,
         eval_limit=eval_limit,
+        train_temperature=train_temperature,
     )
     start_evolution(cfg, options, ws, json_mode)
 

@@ -2,7 +2,7 @@
 keep what does not make held-out results worse.
 
     for each round:                                   (per ablation condition)
-        K training episodes, chosen by the curriculum, each shown what the learner holds
+        K training episodes (sampled), chosen by the curriculum, each shown what the learner holds
             label (reward or LLM judge) → learn (reflect → curate → commit; compile → gate)
         evaluate the held-out split × seeds with the learner frozen                      → one curve point
         gate: paired against the last kept evaluation; worse beyond the tolerance → roll the learner back
@@ -28,6 +28,7 @@ from agentevo.evolve.judge import Agreement, LLMJudge
 from agentevo.evolve.learners import ConditionLearner
 from agentevo.evolve.report import CurvePoint
 from agentevo.evolve.state import ConditionState, EvolveOptions, EvolveState
+from agentevo.models.sampling import AtTemperature
 from agentevo.protocols import Model
 from agentevo.records import Task, Trajectory
 from agentevo.runs.runner import Runner, episode_id
@@ -132,7 +133,8 @@ class Evolution:
             fresh=self.fresh_instances(),
         )
         curriculum.restore(cond.curriculum)
-        runner = self.runner(name, learner.recaller(frozen=False))
+        explorer = AtTemperature(self.model, self.options.train_temperature)
+        runner = self.runner(name, learner.recaller(frozen=False), model=explorer)
         run_id = f"{self.state.evolve_id}-{safe(name)}-train"
         if self.store.get_run(run_id) is None:
             runner.start([], kind="evolve-train", run_id=run_id)
@@ -259,14 +261,14 @@ class Evolution:
             self.on_event(f"{cond.name}: {cond.stopped}")
 
     # --- plumbing -------------------------------------------------------------------------------------------
-    def runner(self, name: str, recaller: Any, samples: int = 1) -> Runner:
+    def runner(self, name: str, recaller: Any, samples: int = 1, model: Model | None = None) -> Runner:
         cfg = self.config.model_copy(deep=True)
         cfg.run.samples = samples
         return Runner(
             config=cfg,
             workspace=self.workspace,
             store=self.store,
-            model=self.model,
+            model=model or self.model,
             suite=self.suite,
             recaller=recaller,
             show_progress=self.show_progress,

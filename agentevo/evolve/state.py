@@ -29,6 +29,7 @@ class EvolveOptions:
     patience: int | None = None  # stop a condition after this many evaluations without a new best
     train_limit: int | None = None
     eval_limit: int | None = None
+    train_temperature: float = 0.7  # training episodes explore; held-out evaluations are greedy
 
 
 @dataclass

@@ -1,0 +1,41 @@
+"""A model that samples: exploration for training episodes, while evaluations stay greedy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agentevo.protocols import Model
+from agentevo.records import Message, ModelReply, ToolSpec
+
+
+class AtTemperature:
+    """Wraps a Model; calls that name no temperature of their own sample at `temperature`, with the call's
+    seed, so a rerun of the same episode samples the same reply."""
+
+    def __init__(self, inner: Model, temperature: float) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.temperature = temperature
+
+    @property
+    def supports_tools(self) -> bool:
+        return bool(getattr(self.inner, "supports_tools", False))
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        stop: Sequence[str] = (),
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> ModelReply:
+        return self.inner.complete(
+            messages,
+            tools=tools,
+            stop=stop,
+            max_tokens=max_tokens,
+            temperature=self.temperature if temperature is None else temperature,
+            seed=seed,
+        )
