@@ -54,6 +54,7 @@ def evolve_command(
         float, typer.Option(help="Sampling temperature of training episodes (evaluations stay greedy).")
     ] = 0.7,
     max_steps: Annotated[int | None, typer.Option(help="Steps per episode.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Most tokens in one model reply.")] = None,
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", "-j", help="Episodes in parallel.")
     ] = None,
@@ -84,6 +85,7 @@ def evolve_command(
         "model.name": model,
         "model.api_base": api_base,
         "limits.max_steps": max_steps,
+        "model.max_tokens": max_tokens,
         "run.concurrency": concurrency,
         "run.seed": seed,
         "sandbox.backend": sandbox,

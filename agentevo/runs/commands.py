@@ -146,6 +146,7 @@ def run_command(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model string (see README).")] = None,
     api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
     temperature: Annotated[float | None, typer.Option(help="0 = greedy.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Most tokens in one model reply.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Steps per episode.")] = None,
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", "-j", help="Episodes in parallel.")
@@ -183,6 +184,7 @@ def run_command(
         "model.name": model,
         "model.api_base": api_base,
         "model.temperature": temperature,
+        "model.max_tokens": max_tokens,
         "model.cache": cache,
         "limits.max_steps": max_steps,
         "run.concurrency": concurrency,
