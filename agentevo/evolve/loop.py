@@ -209,9 +209,12 @@ class Evolution:
             self.state.tokens += sum(r.tokens for r in rows)
         outcomes = {f"{r.task_id}|{r.sample}": 1.0 if r.outcome == "success" else 0.0 for r in rows}
         solved = [r for r in rows if r.outcome == "success"]
+        episodes = (
+            self.state.conditions[name].episodes if learner.learns else round_ * self.options.eval_every
+        )
         point = CurvePoint(
             condition=name,
-            episodes=self.state.conditions[name].episodes,
+            episodes=episodes,
             successes=len(solved),
             n=len(rows),
             ci95=wilson(len(solved), len(rows)),
@@ -220,7 +223,10 @@ class Evolution:
             run_id=run_id,
         )
         self.on_progress(name, 1)
-        self.on_event(f"{name}: held-out {point.successes}/{point.n} after {point.episodes} episodes")
+        trained = self.state.conditions[name].episodes
+        self.on_event(
+            f"{name}: round {round_}, held-out {point.successes}/{point.n} ({trained} episodes trained)"
+        )
         return point, outcomes
 
     def gate(self, name: str, point: CurvePoint, outcomes: dict[str, float]) -> None:

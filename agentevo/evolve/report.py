@@ -14,11 +14,14 @@ import jinja2
 
 TEMPLATES = Path(__file__).parent / "templates"
 COLOURS = {"none": "#7f7f7f", "memory": "#1f77b4", "tools": "#ff7f0e", "memory+tools": "#2ca02c"}
+# conditions that learned the same thing draw the same line: dashes and markers keep each one visible
+STYLES = {"none": ("--", "s"), "memory": ("-", "o"), "tools": ("-.", "^"), "memory+tools": (":", "D")}
 
 
 @dataclass
 class CurvePoint:
-    """One held-out evaluation of one condition after `episodes` training episodes."""
+    """One held-out evaluation of one condition after `episodes` training episodes (for `none`, which does
+    not train, the episodes the learning conditions had trained on by that round)."""
 
     condition: str
     episodes: int
@@ -64,7 +67,8 @@ def plot_curve(points: Sequence[CurvePoint], out: Path, title: str) -> Path:
     for condition, pts in by_condition(points).items():
         xs = [p.episodes for p in pts]
         colour = COLOURS.get(condition)
-        ax.plot(xs, [100 * p.rate for p in pts], marker="o", label=condition, color=colour)
+        line, marker = STYLES.get(condition, ("-", "o"))
+        ax.plot(xs, [100 * p.rate for p in pts], linestyle=line, marker=marker, label=condition, color=colour)
         ax.fill_between(
             xs, [100 * p.ci95[0] for p in pts], [100 * p.ci95[1] for p in pts], alpha=0.15, color=colour
         )
