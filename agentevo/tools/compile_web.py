@@ -29,6 +29,7 @@ STOPWORDS = frozenset(
     "the and a an of on in into to for from with named called labeled labelled enter type click select press "
     "choose search find write put pick set fill".split()
 )
+INERT_ROLES = frozenset({"StaticText", "generic", "paragraph", "heading", "img", "dialog"})
 MAX_STEPS = 40
 
 
@@ -138,6 +139,8 @@ def compile_steps(traj: Trajectory, params: Params) -> list[Step]:
         a = s.action
         if a is None or a.name in SKIPPED or s.observation.error:
             continue  # failed actions changed nothing worth repeating
+        if wasted_click(traj, i, seen):
+            continue
         if a.name in TAB_ACTIONS:
             raise NotCompilable(f"tab actions ({a.name}) are not compiled")
         target = s.observation.meta.get("target")
@@ -155,6 +158,27 @@ def compile_steps(traj: Trajectory, params: Params) -> list[Step]:
     if len(steps) > MAX_STEPS:
         raise NotCompilable(f"{len(steps)} steps is too long for a macro")
     return steps
+
+
+def wasted_click(traj: Trajectory, i: int, seen: dict[int, str]) -> bool:
+    """A click on text that left the page as it was: a macro that repeats it has to find that text again
+    (a blank or changing one often cannot be found) for nothing. Clicks on controls are always kept."""
+    step = traj.steps[i]
+    target = step.observation.meta.get("target")
+    if step.action is None or step.action.name != "click" or step.observation.done:
+        return False
+    if not isinstance(target, dict) or target.get("role") not in INERT_ROLES:
+        return False
+    after = unfocused(step.observation.text)
+    if i == 0:
+        return bool(after) and after in unfocused(seen.get(0, ""))
+    before = traj.steps[i - 1].observation
+    return after == unfocused(before.text) and step.observation.url == before.url
+
+
+def unfocused(page: str) -> str:
+    """The page without its focus marks: a click on text moves the focus and nothing else."""
+    return page.replace(" focused: True", "")
 
 
 def pages_seen(traj: Trajectory) -> dict[int, str]:

@@ -19,6 +19,7 @@ from agentevo.tools.wiring import attach_tools, settings_for
 from tests.tools.helpers import BACKEND
 
 PAGES = ("click-button", "enter-text", "login-user")
+LEARNED = (*PAGES, "click-dialog")
 RUN_SEED = 3
 
 
@@ -39,6 +40,9 @@ def reply(messages, tools):
     page = last_user_text(messages)
     goal = objective(page)
     n = sum(m["role"] == "assistant" for m in messages) - 3  # minus the built-in demonstration turns
+    if goal.startswith("Close the dialog"):  # first a click on the instruction's text, which does nothing
+        target = element(page, "StaticText", goal) if n == 0 else element(page, "button", "Close")
+        return f"```click [{target}]```"
     if goal.startswith("Click on the"):
         return f"```click [{element(page, 'button', quoted(goal)[0])}]```"
     if goal.startswith('Enter "'):
@@ -69,7 +73,7 @@ def config() -> RunConfig:
 def learned(tmp_path_factory):
     ws = tmp_path_factory.mktemp("miniwob-tools")
     suite = get_suite("miniwob-lite")
-    tasks = [t for t in suite.tasks("all") if t.id in {f"{p}/train" for p in PAGES}]
+    tasks = [t for t in suite.tasks("all") if t.id in {f"{p}/train" for p in LEARNED}]
     runner = Runner(
         config=config(),
         workspace=ws,
@@ -81,13 +85,13 @@ def learned(tmp_path_factory):
     archive = attach_tools(runner)
     summary = runner.execute(runner.start(tasks), tasks)
     archive.close()
-    assert summary.successes == len(PAGES)
+    assert summary.successes == len(LEARNED)
     return ws
 
 
 def test_each_solved_page_becomes_a_role_and_name_macro(learned):
     archive = FileToolArchive.for_workspace(learned, settings_for(config()))
-    assert archive.state() == {"click_button": 1, "enter_text": 1, "login_user": 1}
+    assert archive.state() == {"click_button": 1, "enter_text": 1, "login_user": 1, "click_dialog": 1}
     login = archive.get("login_user")
     assert list(login.parameters["properties"]) == ["username", "password"]
     assert "'role': 'textbox', 'name': '', 'text': password, 'enter': False, 'nth': 1" in login.source
@@ -114,6 +118,21 @@ def test_the_macro_solves_a_new_instance_with_new_arguments(learned, page):
         env.close()
     assert done.ok, done.error
     assert done.observation.done and done.observation.reward == 1.0
+
+
+def test_a_click_that_changed_nothing_is_left_out_of_the_macro(learned):
+    archive = FileToolArchive.for_workspace(learned, settings_for(config()))
+    tool = archive.get("click_dialog")
+    assert "'role': 'button', 'name': 'Close'" in tool.source and "StaticText" not in tool.source
+    suite = get_suite("miniwob-lite")
+    new = next(t for t in suite.tasks("all") if t.id == "click-dialog/train")
+    env = suite.make_env(archive.envs.context())  # type: ignore[attr-defined]
+    try:
+        env.reset(new.model_copy(update={"meta": {**new.meta, "seed": 4242}}))
+        done = ToolExecutor(archive.sandbox_factory).perform(tool, {}, env)
+    finally:
+        env.close()
+    assert done.ok and done.observation.reward == 1.0
 
 
 def objective_of(observation) -> str:
