@@ -46,9 +46,11 @@ services: venv
 
 # The demo: the embedded model practises on MiniWoB++ pages with and without what it learns, is evaluated on
 # held-out pages after every round, and draws the learning curve (runs/<evolve_id>/learning_curve.png and
-# report.html). Offline, on the CPU; about 10 minutes on 2 cores.
+# report.html). Offline, on the CPU: about 13 minutes on 2 cores. `make run MODEL=openai/gpt-4o-mini` (its API key
+# in OPENAI_API_KEY) runs the same demo with a remote model.
+MODEL ?= local/smollm2
 run: setup
-	$(BIN)/agentevo evolve --suite miniwob-lite --model local/smollm2 --ablate none,memory+tools \
+	$(BIN)/agentevo evolve --suite miniwob-lite --model $(MODEL) --ablate none,memory+tools \
 	  --rounds 2 --eval-every 8 --train-limit 10 --eval-limit 10 --max-steps 4 --max-tokens 96
 
 test: setup services

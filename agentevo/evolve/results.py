@@ -9,6 +9,7 @@ from typing import Any
 from agentevo.evolve.learners import ConditionLearner
 from agentevo.evolve.report import CurvePoint, ReportData, write_report
 from agentevo.evolve.state import ConditionState, EvolveState
+from agentevo.runs.summary import wilson
 from agentevo.stats import bootstrap_mean, paired_difference
 
 
@@ -25,11 +26,12 @@ def ablation_rows(state: EvolveState) -> list[dict[str, Any]]:
         outcomes = cond.accepted_outcomes
         if point is None or not outcomes:
             continue
-        rate, ci = bootstrap_mean(outcomes)
+        rate, ci, method = success_ci(outcomes)
         row: dict[str, Any] = {
             "condition": name,
             "success_rate": rate,
             "ci95": list(ci),
+            "ci_method": method,
             "episodes_trained": cond.episodes,
             "evaluated_after": point.episodes,
             "n": len(outcomes),
@@ -47,6 +49,15 @@ def ablation_rows(state: EvolveState) -> list[dict[str, Any]]:
             row.update(diff_vs_none=diff.diff, diff_ci95=list(diff.ci95), p_value=diff.p_value)
         rows.append(row)
     return rows
+
+
+def success_ci(outcomes: dict[str, float]) -> tuple[float, tuple[float, float], str]:
+    """The bootstrap CI over tasks × seeds; when every outcome is the same the bootstrap can only return
+    that value (0/20 would read "0–0%"), so the Wilson interval of the count stands in, and says so."""
+    rate, ci = bootstrap_mean(outcomes)
+    if len(set(outcomes.values())) > 1 or not set(outcomes.values()) <= {0.0, 1.0}:
+        return rate, ci, "bootstrap"
+    return rate, wilson(round(rate * len(outcomes)), len(outcomes)), "wilson"
 
 
 def summary(state: EvolveState, report: tuple[Path, Path] | None = None) -> dict[str, Any]:
