@@ -5,6 +5,7 @@ solves a new instance of its page, with new arguments read off the new instance'
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 import pytest
 
@@ -105,17 +106,11 @@ def test_the_macro_solves_a_new_instance_with_new_arguments(learned, page):
     archive = FileToolArchive.for_workspace(learned, settings_for(config()))
     tool = archive.get(page.replace("-", "_"))
     source = archive.replays(tool.name, 1)[0]
-    suite = get_suite("miniwob-lite")
-    new = next(t for t in suite.tasks("all") if t.id == f"{page}/train")
-    new = new.model_copy(update={"meta": {**new.meta, "seed": 4242}})
-    env = suite.make_env(archive.envs.context())  # type: ignore[attr-defined]
-    try:
-        goal = objective_of(env.reset(new))
+    with live_page(archive) as env:
+        goal = objective_of(env.reset(new_instance(page)))
         args = dict(zip(tool.parameters["properties"], quoted(goal), strict=True))
         assert args != source.args  # a new instance asks for something else
         done = ToolExecutor(archive.sandbox_factory).perform(tool, args, env)
-    finally:
-        env.close()
     assert done.ok, done.error
     assert done.observation.done and done.observation.reward == 1.0
 
@@ -124,15 +119,25 @@ def test_a_click_that_changed_nothing_is_left_out_of_the_macro(learned):
     archive = FileToolArchive.for_workspace(learned, settings_for(config()))
     tool = archive.get("click_dialog")
     assert "'role': 'button', 'name': 'Close'" in tool.source and "StaticText" not in tool.source
-    suite = get_suite("miniwob-lite")
-    new = next(t for t in suite.tasks("all") if t.id == "click-dialog/train")
-    env = suite.make_env(archive.envs.context())  # type: ignore[attr-defined]
-    try:
-        env.reset(new.model_copy(update={"meta": {**new.meta, "seed": 4242}}))
+    with live_page(archive) as env:
+        env.reset(new_instance("click-dialog"))
         done = ToolExecutor(archive.sandbox_factory).perform(tool, {}, env)
+    assert done.ok and done.observation.reward == 1.0
+
+
+def new_instance(page: str):
+    """The page's training task with a seed the scripted run never saw."""
+    task = next(t for t in get_suite("miniwob-lite").tasks("all") if t.id == f"{page}/train")
+    return task.model_copy(update={"meta": {**task.meta, "seed": 4242}})
+
+
+@contextmanager
+def live_page(archive):
+    env = get_suite("miniwob-lite").make_env(archive.envs.context())  # type: ignore[attr-defined]
+    try:
+        yield env
     finally:
         env.close()
-    assert done.ok and done.observation.reward == 1.0
 
 
 def objective_of(observation) -> str:
