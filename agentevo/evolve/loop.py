@@ -209,9 +209,8 @@ class Evolution:
             self.state.tokens += sum(r.tokens for r in rows)
         outcomes = {f"{r.task_id}|{r.sample}": 1.0 if r.outcome == "success" else 0.0 for r in rows}
         solved = [r for r in rows if r.outcome == "success"]
-        episodes = (
-            self.state.conditions[name].episodes if learner.learns else round_ * self.options.eval_every
-        )
+        trained = self.state.conditions[name].episodes
+        episodes = trained if learner.learns else round_ * self.options.eval_every
         point = CurvePoint(
             condition=name,
             episodes=episodes,
@@ -223,7 +222,6 @@ class Evolution:
             run_id=run_id,
         )
         self.on_progress(name, 1)
-        trained = self.state.conditions[name].episodes
         self.on_event(
             f"{name}: round {round_}, held-out {point.successes}/{point.n} ({trained} episodes trained)"
         )
