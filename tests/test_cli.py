@@ -30,7 +30,9 @@ def test_version_and_suites():
     assert run("--version").stdout.startswith("agentevo ")
     suites = json.loads(run("suites", "--json").stdout)
     humaneval = next(s for s in suites if s["name"] == "humaneval")
-    assert humaneval["tasks"] == 164 and humaneval["splits"]["test"] + humaneval["splits"]["train"] == 164
+    splits = humaneval["splits"]
+    assert humaneval["tasks"] == 164 and sum(splits.values()) == 164
+    assert set(splits) == {"train", "validation", "test"} and min(splits.values()) > 20
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,6 @@
-"""Task suites: each knows its tasks (with a stable train/test split) and how to make its environment.
+"""Task suites: each knows its tasks (with stable, disjoint train / validation / test splits) and how to make
+its environment. Practice reads `train`, every decision of an evolution run (gate, plateau, curriculum)
+reads `validation`, and `test` is only ever reported.
 
 Suites register themselves in SUITES when their module is imported; `get_suite` imports them lazily.
 """
@@ -26,6 +28,11 @@ SUITE_MODULES = (
 )
 
 
+SPLITS = ("train", "validation", "test")
+TEST_FRACTION = 0.3
+VALIDATION_FRACTION = 0.15
+
+
 @dataclass
 class EnvContext:
     """What a suite needs to build an environment for one worker."""
@@ -46,7 +53,7 @@ class Suite:
     make_env: Callable[[EnvContext], Environment]
     check: Callable[[RunConfig], None] = lambda cfg: None
     prompt_set: str = ""
-    splits: tuple[str, ...] = ("train", "test")
+    splits: tuple[str, ...] = SPLITS
     make_instances: Callable[[str, int, int], list[Task]] | None = None
     """Fresh practice instances of a template: (template_id, n, seed) → tasks, never held-out test ones."""
 
@@ -91,7 +98,16 @@ def suite_for(cfg: RunConfig) -> Suite:
     return get_suite(cfg.environment.suite)
 
 
-def stable_split(key: str, test_fraction: float = 0.3) -> str:
-    """A split that never changes for a given key (task id or template id)."""
+def stable_split(key: str, test_fraction: float = TEST_FRACTION, validation_fraction: float = 0.0) -> str:
+    """A split that never changes for a given key (task id or template id): the hash's first
+    `test_fraction` is test, the next `validation_fraction` validation, the rest train — so adding a
+    validation split takes it from train and leaves every test key where it was."""
     bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") / 2**32
-    return "test" if bucket < test_fraction else "train"
+    if bucket < test_fraction:
+        return "test"
+    return "validation" if bucket < test_fraction + validation_fraction else "train"
+
+
+def suite_split(key: str) -> str:
+    """The three-way split of a suite's key (task or template id)."""
+    return stable_split(key, TEST_FRACTION, VALIDATION_FRACTION)

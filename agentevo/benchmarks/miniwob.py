@@ -11,10 +11,12 @@ time-discounted), floored at 0, so success means raw reward > 0. Observation and
 WebArena (accessibility tree, id grammar), so one agent runs both.
 
 Tasks and splits: one Task per page and split, id `<page>/<split>`, template `<page>`. An evolution loop
-learns on instances of a page and is tested on held-out instances of the same page, so both splits hold
-every page and differ by seeds: a test episode's page seed is the run seed + 1,000,000, a train episode's
-the run seed itself, so the two never share an instance. The page's data mode (`WOB_DATA_MODE`) is the
-split too, so the *-transfer and *-nl-turk pages draw their test distribution on the test split.
+learns on instances of a page, is gated on others and tested on others again, so all three splits hold
+every page and differ by seeds: a test episode's page seed is the run seed + 1,000,000, a validation
+episode's the run seed + 2,000,000, a train episode's the run seed itself (practice stays below 1,000,000
+samples), so no two splits share an instance. The page's data mode (`WOB_DATA_MODE`) is `train` on the
+train split and `test` on both held-out splits, so the *-transfer and *-nl-turk pages draw their held-out
+distribution there.
 
 Left out (`EXCLUDED`, with the reason): pages that need a mouse drag, a drawing, or a click at canvas
 coordinates; pages whose content is only drawn (shapes, colours, angles) and so absent from the
@@ -31,7 +33,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from agentevo.benchmarks import EnvContext, Suite, register_suite
+from agentevo.benchmarks import SPLITS, EnvContext, Suite, register_suite
 from agentevo.config import RunConfig
 from agentevo.envs.web import PlaywrightWebEnvironment, web_options
 from agentevo.errors import EnvError, SuiteError
@@ -39,6 +41,7 @@ from agentevo.protocols import Environment
 from agentevo.records import Task, Trajectory
 
 TEST_SEED_OFFSET = 1_000_000
+SEED_OFFSETS = {"train": 0, "test": TEST_SEED_OFFSET, "validation": 2 * TEST_SEED_OFFSET}
 EXCLUDED = {
     **dict.fromkeys(
         (
@@ -177,7 +180,11 @@ def serve() -> str:
 
 def page_seed(task: Task) -> int:
     seed = int(task.meta.get("seed", 0))
-    return seed + (TEST_SEED_OFFSET if task.split == "test" else 0)
+    return seed + SEED_OFFSETS[task.split]
+
+
+def data_mode(task: Task) -> str:
+    return "train" if task.split == "train" else "test"
 
 
 class MiniWoBDriver:
@@ -193,7 +200,7 @@ class MiniWoBDriver:
         try:
             page.goto(url, wait_until="load")
             page.add_style_tag(content=HIDE_DISPLAY)
-            page.evaluate(START, [page_seed(task), task.split, self.episode_max_time_ms])
+            page.evaluate(START, [page_seed(task), data_mode(task), self.episode_max_time_ms])
             page.wait_for_function("() => WOB_TASK_READY", timeout=10_000)
             utterance = page.evaluate("() => core.getUtterance()")
             env.objective = str(utterance["utterance"] if isinstance(utterance, dict) else utterance)
@@ -249,7 +256,7 @@ def to_tasks(suite: str, names: list[str]) -> list[Task]:
             meta={"page": name},
         )
         for name in names
-        for split in ("train", "test")
+        for split in SPLITS
     ]
 
 

@@ -4,8 +4,9 @@ A template (`environments/os/templates/<id>.yaml`) is an AgentBench task config 
 `{{name}}` placeholders, plus `params` (how to draw fresh values), `snippets` (shared code, rendered with
 the params) and `instances` (the fixed values of the suite's tasks). Scripts given as `{file: …}` are read
 from `environments/os/scripts/`. Task ids are `<template>-<n>`; the split is by instance: per template, the
-instances ranked first by a hash of their id (30%, at least one) are `test`, the rest `train`, so every
-template is in both. `make_instances(template, n, seed)` draws fresh practice instances.
+instances ranked first by a hash of their id (30%, at least one) are `test`, the next (15%, at least one
+when two are left) `validation`, the rest `train`, so every template is in all three.
+`make_instances(template, n, seed)` draws fresh practice instances, never with a held-out instance's values.
 
 Every task has a reference solution (`evaluation.example`, a bash script); `reference_replies` turns it
 into the replies a model would give.
@@ -35,6 +36,7 @@ from agentevo.records import Task
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
 TEST_FRACTION = 0.3
+VALIDATION_FRACTION = 0.15
 CATEGORIES = ("files", "text", "permissions", "processes", "archives", "users", "scripts")
 
 
@@ -201,10 +203,13 @@ def templates() -> dict[str, Template]:
 
 
 def split_of(task_ids: list[str]) -> dict[str, str]:
-    """Per template: the first 30% (at least one) by hash of the id are test, the rest train."""
+    """Per template, by hash of the id: the first 30% (at least one) are test, the next 15% (at least one
+    when two are left) validation, the rest train."""
     ranked = sorted(task_ids, key=lambda t: hashlib.sha256(t.encode()).hexdigest())
     n_test = max(1, round(TEST_FRACTION * len(ranked))) if len(ranked) > 1 else 0
-    return {t: ("test" if i < n_test else "train") for i, t in enumerate(ranked)}
+    n_val = max(1, round(VALIDATION_FRACTION * len(ranked))) if len(ranked) - n_test > 1 else 0
+    sides = ["test"] * n_test + ["validation"] * n_val
+    return {t: sides[i] if i < len(sides) else "train" for i, t in enumerate(ranked)}
 
 
 def load() -> list[Task]:
@@ -217,13 +222,26 @@ def load() -> list[Task]:
 
 
 def make_instances(template_id: str, n: int, seed: int = 0) -> list[Task]:
-    """Fresh practice instances of a template (split `train`), drawn from its params with this seed."""
+    """Fresh practice instances of a template (split `train`), drawn from its params with this seed; a draw
+    that equals a validation or test instance is skipped, so practice never sees a held-out task."""
     found = templates()
     if template_id not in found:
         raise SuiteError(f"no os template {template_id!r}; known: {', '.join(sorted(found))}")
     template = found[template_id]
+    held_out = {
+        repr(sorted(t.meta["params"].items()))
+        for t in load()
+        if t.template_id == template_id and t.split != "train"
+    }
     rng = random.Random(f"{template_id}:{seed}")
-    return [template.render(template.draw(rng), f"{template_id}-s{seed}-{i}", "train") for i in range(n)]
+    tasks: list[Task] = []
+    for _ in range(n * 20):  # a template with few possible values may not have n fresh ones
+        values = template.draw(rng)
+        if repr(sorted(values.items())) not in held_out:
+            tasks.append(template.render(values, f"{template_id}-s{seed}-{len(tasks)}", "train"))
+        if len(tasks) == n:
+            break
+    return tasks
 
 
 # --- reference solutions --------------------------------------------------------------------------------

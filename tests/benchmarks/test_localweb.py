@@ -25,13 +25,14 @@ def test_the_committed_task_files_are_what_the_templates_build():
         )
 
 
-def test_the_suite_has_at_least_60_tasks_with_every_template_in_train_and_test():
+def test_the_suite_has_at_least_60_tasks_with_every_template_in_all_three_splits():
     tasks = get_suite(NAME).tasks("all")
     assert len(tasks) >= 60
     splits = defaultdict(set)
     for t in tasks:
         splits[t.template_id].add(t.split)
-    assert all(s == {"train", "test"} for s in splits.values())
+    assert all(s == {"train", "validation", "test"} for s in splits.values())
+    assert Counter(t.split for t in tasks) == {"train": 26, "validation": 26, "test": 52}
     per_template = Counter(t.template_id for t in tasks)
     assert min(per_template.values()) >= 3
 
@@ -42,7 +43,7 @@ def test_the_template_split_holds_whole_templates_out():
     for t in tasks:
         by_template[t.template_id].add(t.split)
     assert all(len(s) == 1 for s in by_template.values())
-    assert {s for ss in by_template.values() for s in ss} == {"train", "test"}
+    assert {s for ss in by_template.values() for s in ss} == {"train", "validation", "test"}
 
 
 def test_all_three_evaluators_and_impossible_tasks_are_used():

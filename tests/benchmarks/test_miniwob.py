@@ -126,12 +126,14 @@ def test_seeds_fix_the_instance_and_the_splits_never_share_one(env):
     assert env.objective == first
     env.reset(task("enter-text", "test", seed=7))
     assert env.details["page_seed"] == 1_000_007
+    env.reset(task("enter-text", "validation", seed=7))
+    assert env.details["page_seed"] == 2_000_007
 
 
-def test_the_suites_list_their_pages_in_both_splits():
+def test_the_suites_list_their_pages_in_all_three_splits():
     tasks = get_suite("miniwob").tasks("all")
     pages = {t.template_id for t in tasks}
     assert not pages & set(EXCLUDED)
-    assert len(tasks) == 2 * len(pages) and {t.split for t in tasks} == {"train", "test"}
+    assert len(tasks) == 3 * len(pages) and {t.split for t in tasks} == {"train", "validation", "test"}
     lite = get_suite("miniwob-lite").tasks("test")
     assert [t.template_id for t in lite] == list(LITE) and len(LITE) == 20

@@ -48,14 +48,14 @@ def episode(task: Task, replies: list[str], backend: str) -> float:
     return trajectory.reward
 
 
-def test_the_suite_has_templated_tasks_in_every_category_and_both_splits():
+def test_the_suite_has_templated_tasks_in_every_category_and_all_three_splits():
     assert len(TASKS) >= 40 and len({t.id for t in TASKS}) == len(TASKS)
     templates = {t.template_id for t in TASKS}
     assert len(templates) >= 12
     assert {t.meta["category"] for t in TASKS} == set(os_suite.CATEGORIES)
     for template in templates:
         splits = [t.split for t in TASKS if t.template_id == template]
-        assert len(splits) >= 2 and {"train", "test"} <= set(splits), template
+        assert sorted(splits) == ["test", "train", "validation"], template
     assert all(t.meta["evaluation"].get("example") for t in TASKS), "every task needs a reference solution"
 
 
@@ -69,6 +69,27 @@ def test_fresh_instances_are_seeded_and_differ_from_the_suites():
     assert [t.meta["params"] for t in other] != [t.meta["params"] for t in first]
     with pytest.raises(SuiteError, match="no os template"):
         make_instances("no-such-template", 1)
+
+
+def test_fresh_instances_never_repeat_a_validation_or_test_instance(tmp_path, monkeypatch):
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "pick.yaml").write_text(
+        "category: text\n"
+        "task: {description: 'Say {{n}}', evaluation: {match: '{{n}}', example: 'echo {{n}}'}}\n"
+        "params: {n: {choice: [1, 2, 3]}}\n"
+        "instances: [{n: 1}, {n: 2}, {n: 3}]\n"
+    )
+    monkeypatch.setenv("AGENTEVO_OS_TASKS", str(tmp_path))
+    os_suite.templates.cache_clear()
+    try:
+        suite = {t.split: t.meta["params"]["n"] for t in os_suite.load()}
+        fresh = make_instances("pick", 12, seed=1)
+    finally:
+        monkeypatch.delenv("AGENTEVO_OS_TASKS")
+        os_suite.templates.cache_clear()
+    assert sorted(suite) == ["test", "train", "validation"]
+    assert fresh and {t.meta["params"]["n"] for t in fresh} == {suite["train"]}
+    assert {t.split for t in fresh} == {"train"}
 
 
 @pytest.mark.parametrize(

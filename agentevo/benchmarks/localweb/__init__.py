@@ -2,15 +2,16 @@
 
 Two suites over the same 104 tasks (26 templates × 4 instances, `environments/web/tasks/`):
 
-    local-web             split by template instance: 2 instances of every template in train, 2 in test,
-                          so experience learned on a template is tested on unseen instances of it
-    local-web-templates   split by template (about 30% of templates wholly held out), for transfer to
-                          templates never practised
+    local-web             split by template instance: 1 instance of every template in train, 1 in
+                          validation, 2 in test, so experience learned on a template is gated and tested
+                          on unseen instances of it
+    local-web-templates   split by template (about 30% of templates wholly held out for test, 20% for
+                          validation), for transfer to templates never practised
 
 `make_instances(template_id, n, seed)` draws fresh instances of a template from the seed data — never one
-of the committed instances, so never a held-out test task (and under `local-web-templates` it refuses
-held-out templates). Every task carries its reference solution in `meta["reference"]` (never shown to the
-agent); `reference.replay` carries it out.
+of the committed instances, so never a held-out validation or test task (and under `local-web-templates`
+it refuses held-out templates). Every task carries its reference solution in `meta["reference"]` (never
+shown to the agent); `reference.replay` carries it out.
 """
 
 from __future__ import annotations
@@ -73,13 +74,9 @@ def committed() -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]], 
 
 def load(suite: str = NAME) -> list[Task]:
     configs, references, splits = committed()
-    if suite == NAME:
-        test = set(splits["test"])
-        split_of = lambda c: "test" if c["task_id"] in test else "train"  # noqa: E731
-    else:
-        held_out = set(splits["templates"]["test"])
-        split_of = lambda c: "test" if c["intent_template_id"] in held_out else "train"  # noqa: E731
-    return [to_task(c, references[str(c["task_id"])], split_of(c), suite) for c in configs]
+    key, sides = ("task_id", splits) if suite == NAME else ("intent_template_id", splits["templates"])
+    side_of = {member: side for side in ("train", "validation", "test") for member in sides[side]}
+    return [to_task(c, references[str(c["task_id"])], side_of[c[key]], suite) for c in configs]
 
 
 def make_instances(template_id: int | str, n: int, seed: int = 0, *, suite: str = NAME) -> list[Task]:
@@ -92,8 +89,9 @@ def make_instances(template_id: int | str, n: int, seed: int = 0, *, suite: str 
         raise SuiteError(
             f"{suite}: no template {tid}; templates: {', '.join(map(str, sorted(build.TEMPLATES)))}"
         )
-    if suite == BY_TEMPLATE and build.template_split(tid) == "test":
-        raise SuiteError(f"{suite}: template {tid} is held out for testing; no practice instances of it")
+    side = build.template_split(tid)
+    if suite == BY_TEMPLATE and side != "train":
+        raise SuiteError(f"{suite}: template {tid} is held out for {side}; no practice instances of it")
     tasks = []
     for config, reference in build.fresh(tid, n, seed):
         task = to_task(config, reference, "train", suite)

@@ -1,8 +1,9 @@
 """From templates to the committed suite files, and fresh instances on demand.
 
 The committed suite takes PER_TEMPLATE instances of every template (chosen with a seed fixed per template):
-the first TRAIN_PER_TEMPLATE go to `train`, the rest to `test`, so every template is learnable on some
-instances and tested on others. A second, template-level split holds whole templates out.
+the first TRAIN_PER_TEMPLATE go to `train`, the next VALIDATION_PER_TEMPLATE to `validation`, the rest to
+`test`, so every template is learnable on some instances, gated on another and tested on the others. A
+second, template-level split holds whole templates out (for validation and for test).
 
     python -m agentevo.benchmarks.localweb.build      # rewrite environments/web/tasks/local-web.*.json
 
@@ -25,8 +26,10 @@ from agentevo.envs.sites import assets_dir
 
 SUITE = "local-web"
 PER_TEMPLATE = 4
-TRAIN_PER_TEMPLATE = 2
+TRAIN_PER_TEMPLATE = 1
+VALIDATION_PER_TEMPLATE = 1
 TEMPLATE_TEST_FRACTION = 0.3
+TEMPLATE_VALIDATION_FRACTION = 0.2
 FRESH_ID_BASE = 1_000_000  # fresh instances: FRESH_ID_BASE + template id * 1000 + candidate index
 FILES = ("raw", "references", "splits")
 
@@ -76,20 +79,27 @@ def committed_indices(tpl: Template, data: SeedData) -> list[int]:
 
 
 def template_split(tid: int) -> str:
-    return stable_split(f"{SUITE}/template/{tid}", TEMPLATE_TEST_FRACTION)
+    return stable_split(f"{SUITE}/template/{tid}", TEMPLATE_TEST_FRACTION, TEMPLATE_VALIDATION_FRACTION)
+
+
+def instance_split(rank: int) -> str:
+    if rank < TRAIN_PER_TEMPLATE:
+        return "train"
+    return "validation" if rank < TRAIN_PER_TEMPLATE + VALIDATION_PER_TEMPLATE else "test"
 
 
 def build(data: SeedData | None = None) -> Built:
     data = data or seed_data()
     configs, references = [], {}
-    splits: dict[str, Any] = {"train": [], "test": [], "templates": {"train": [], "test": []}}
+    sides = ("train", "validation", "test")
+    splits: dict[str, Any] = {side: [] for side in sides} | {"templates": {side: [] for side in sides}}
     for tpl in sorted(TEMPLATES.values(), key=lambda t: t.id):
         pool = candidates(tpl, data)
         for rank, index in enumerate(committed_indices(tpl, data)):
             task_id = len(configs)
             configs.append(config(task_id, tpl, pool[index]))
             references[str(task_id)] = pool[index].reference
-            splits["train" if rank < TRAIN_PER_TEMPLATE else "test"].append(task_id)
+            splits[instance_split(rank)].append(task_id)
         splits["templates"][template_split(tpl.id)].append(tpl.id)
     return Built(configs, references, splits)
 

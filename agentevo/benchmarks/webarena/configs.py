@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from agentevo.benchmarks import stable_split
+from agentevo.benchmarks import suite_split
 from agentevo.errors import SuiteError
 from agentevo.records import Task
 
@@ -169,7 +169,7 @@ def is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def to_task(config: dict[str, Any], suite: str, urls: Mapping[str, str], test_fraction: float = 0.3) -> Task:
+def to_task(config: dict[str, Any], suite: str, urls: Mapping[str, str]) -> Task:
     template = str(config.get("intent_template_id", config["task_id"]))
     return Task(
         id=str(config["task_id"]),
@@ -177,7 +177,7 @@ def to_task(config: dict[str, Any], suite: str, urls: Mapping[str, str], test_fr
         kind="web",
         instruction=config["intent"],
         template_id=template,
-        split=stable_split(template, test_fraction),
+        split=suite_split(template),
         meta={
             "config": config,
             "start_url": config["start_url"],
