@@ -8,18 +8,33 @@ independent success rates. Outcomes are 0/1 (success) or any float (reward).
     result.diff, result.ci95, result.p_value     # b - a, bootstrap 95% CI, exact McNemar (0/1 only)
 
 `cluster` resamples whole groups (e.g. every seed of a task together) when keys within a group are correlated.
+
+Several independent training runs of one condition against one baseline (tasks × runs):
+
+    result = clustered_difference({"t1": 0, "t2": 1}, [{"t1": 1, "t2": 1}, {"t1": 0, "t2": 1}])
+    result.diff, result.ci95, result.per_run    # two-level bootstrap: tasks, and training runs
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from agentevo.runs.summary import wilson
 
-__all__ = ["PairedDifference", "bootstrap_mean", "mcnemar_exact", "paired_difference", "wilson"]
+__all__ = [
+    "ClusteredDifference",
+    "PairedDifference",
+    "bootstrap_mean",
+    "clustered_difference",
+    "clustered_mean",
+    "mcnemar_exact",
+    "paired_difference",
+    "sign_flip_p",
+    "wilson",
+]
 
 
 @dataclass(frozen=True)
@@ -129,3 +144,116 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
     k = min(a_only, b_only)
     tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+# --- several independent training runs ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusteredDifference:
+    tasks: int  # tasks scored by the baseline and by every run
+    runs: int  # independent training runs of the condition
+    mean_baseline: float
+    mean: float  # over tasks and runs
+    diff: float  # mean - mean_baseline
+    ci95: tuple[float, float]  # two-level bootstrap: tasks, then training runs, both with replacement
+    per_run: tuple[float, ...]  # each run's mean over the tasks
+    p_value: float | None
+    p_method: str  # "mcnemar" (one run, 0/1 outcomes) or "sign-flip" (task-level differences)
+    resamples: int
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ci95"], data["per_run"] = list(self.ci95), list(self.per_run)
+        return data
+
+
+def outcome_matrix(runs: Sequence[Mapping[Hashable, float]], keys: Sequence[Hashable]) -> Any:
+    import numpy as np
+
+    return np.array([[float(run[k]) for k in keys] for run in runs])
+
+
+def shared_keys(*arms: Mapping[Hashable, float]) -> list[Hashable]:
+    keys = sorted(set.intersection(*(set(a) for a in arms)), key=repr)
+    if not keys:
+        raise ValueError("the arms share no keys: nothing to pair")
+    return keys
+
+
+def two_level_ci(matrix: Any, resamples: int, confidence: float, seed: int) -> tuple[float, float]:
+    """Percentile CI of the mean of a runs × tasks matrix, resampling tasks and runs (each with
+    replacement): the spread between training runs widens the interval, as it should."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n_runs, n_tasks = matrix.shape
+    by_run = matrix[rng.integers(0, n_runs, size=(resamples, n_runs))]  # resamples × runs × tasks
+    tasks = rng.integers(0, n_tasks, size=(resamples, 1, n_tasks))
+    means = np.take_along_axis(by_run, np.broadcast_to(tasks, by_run.shape), axis=2).mean(axis=(1, 2))
+    tail = (1 - confidence) / 2
+    lo, hi = np.quantile(means, [tail, 1 - tail])
+    return float(lo), float(hi)
+
+
+def clustered_mean(
+    runs: Sequence[Mapping[Hashable, float]],
+    *,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, tuple[float, float]]:
+    """One condition's mean outcome over tasks and training runs, with the two-level bootstrap CI."""
+    matrix = outcome_matrix(runs, shared_keys(*runs))
+    return float(matrix.mean()), two_level_ci(matrix, resamples, confidence, seed)
+
+
+def clustered_difference(
+    baseline: Mapping[Hashable, float],
+    runs: Sequence[Mapping[Hashable, float]],
+    *,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> ClusteredDifference:
+    """Mean over tasks and runs of (run outcome - baseline outcome) on the tasks all of them scored."""
+    import numpy as np
+
+    if not runs:
+        raise ValueError("no training runs to compare")
+    keys = shared_keys(baseline, *runs)
+    base = np.array([float(baseline[k]) for k in keys])
+    matrix = outcome_matrix(runs, keys)
+    diffs = matrix - base
+    binary = set(base.tolist()) | set(matrix.ravel().tolist()) <= {0.0, 1.0}
+    if len(runs) == 1 and binary:
+        p_value: float | None = mcnemar_exact(int((diffs[0] < 0).sum()), int((diffs[0] > 0).sum()))
+        method = "mcnemar"
+    else:
+        p_value, method = sign_flip_p(diffs.mean(axis=0), resamples, seed), "sign-flip"
+    return ClusteredDifference(
+        tasks=len(keys),
+        runs=len(runs),
+        mean_baseline=float(base.mean()),
+        mean=float(matrix.mean()),
+        diff=float(diffs.mean()),
+        ci95=two_level_ci(diffs, resamples, confidence, seed),
+        per_run=tuple(float(row.mean()) for row in matrix),
+        p_value=p_value,
+        p_method=method,
+        resamples=resamples,
+    )
+
+
+def sign_flip_p(task_diffs: Any, resamples: int = 10_000, seed: int = 0) -> float:
+    """Two-sided randomisation test of a mean paired difference: under "no effect" each task's difference
+    is as likely to have the other sign."""
+    import numpy as np
+
+    observed = abs(float(task_diffs.mean()))
+    if observed == 0.0:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    signs = rng.choice([-1.0, 1.0], size=(resamples, len(task_diffs)))
+    extreme = (np.abs((signs * task_diffs).mean(axis=1)) >= observed - 1e-12).sum()
+    return float((extreme + 1) / (resamples + 1))

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from agentevo.stats import mcnemar_exact, paired_difference
+from agentevo.stats import clustered_difference, clustered_mean, mcnemar_exact, paired_difference
 
 
 def keyed(values, seed=0):
@@ -77,3 +77,31 @@ def test_mcnemar_matches_the_binomial_tail():
     assert mcnemar_exact(0, 0) == 1.0
     assert mcnemar_exact(1, 5) == pytest.approx(2 * (1 + 6) / 64)
     assert mcnemar_exact(5, 1) == mcnemar_exact(1, 5)
+
+
+def tasks(values):
+    return {f"t{i}": float(v) for i, v in enumerate(values)}
+
+
+def test_one_training_run_gets_mcnemar_and_several_a_sign_flip_test():
+    base = tasks([0] * 20)
+    one = clustered_difference(base, [tasks([1] * 8 + [0] * 12)])
+    assert one.p_method == "mcnemar" and one.p_value == pytest.approx(mcnemar_exact(0, 8))
+    three = clustered_difference(base, [tasks([1] * 8 + [0] * 12)] * 3)
+    assert three.p_method == "sign-flip" and three.p_value < 0.05
+    assert three.diff == pytest.approx(0.4) and three.per_run == (0.4, 0.4, 0.4)
+
+
+def test_spread_between_training_runs_widens_the_interval():
+    base = tasks([0] * 30)
+    alike = clustered_difference(base, [tasks([1] * 9 + [0] * 21)] * 4)
+    spread = clustered_difference(base, [tasks([1] * 18 + [0] * 12), tasks([0] * 30)] * 2)
+    assert alike.diff == pytest.approx(spread.diff) == pytest.approx(0.3)
+    width = lambda d: d.ci95[1] - d.ci95[0]  # noqa: E731
+    assert width(spread) > width(alike)
+    assert spread.ci95[0] <= 0.3 <= spread.ci95[1]
+
+
+def test_the_clustered_mean_of_one_run_is_its_success_rate():
+    rate, (lo, hi) = clustered_mean([tasks([1, 0, 1, 0])])
+    assert rate == 0.5 and lo < 0.5 < hi
