@@ -27,13 +27,20 @@ def evolve_command(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model string.")] = None,
     api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
     rounds: Annotated[int, typer.Option(help="Evaluation rounds (each after --eval-every episodes).")] = 3,
-    eval_every: Annotated[int, typer.Option(help="Training episodes between held-out evaluations.")] = 10,
+    eval_every: Annotated[int, typer.Option(help="Training episodes between evaluations.")] = 10,
     train_split: Annotated[str, typer.Option(help="Split to practise on.")] = "train",
-    eval_split: Annotated[str, typer.Option(help="Held-out split for the curve and the gate.")] = "test",
+    validation_split: Annotated[
+        str, typer.Option(help="Split every decision reads (the gate, the plateau stop).")
+    ] = "validation",
+    test_split: Annotated[
+        str, typer.Option(help="Split reported in the curve and the table; no decision reads it.")
+    ] = "test",
     ablate: Annotated[
         str, typer.Option(help="Conditions: none,memory,tools,memory+tools.")
     ] = "none,memory+tools",
-    seeds: Annotated[int, typer.Option(help="Seeds per held-out task.")] = 1,
+    seeds: Annotated[
+        int, typer.Option(help="Independent training runs of each learning condition, each from scratch.")
+    ] = 1,
     label: Annotated[str, typer.Option(help="reward (the benchmark's) or judge (label-free).")] = "reward",
     judge: Annotated[
         str | None, typer.Option(help="Judge model for --label judge (default: --model).")
@@ -42,14 +49,16 @@ def evolve_command(
     budget_minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes.")] = None,
     curriculum: Annotated[str, typer.Option(help="bandit (learning progress) or sequential.")] = "bandit",
     gate: Annotated[
-        bool, typer.Option("--gate/--no-gate", help="Roll back changes that hurt held-out.")
+        bool, typer.Option("--gate/--no-gate", help="Roll back changes that hurt validation results.")
     ] = True,
-    tolerance: Annotated[float, typer.Option(help="Held-out drop (fraction) the gate tolerates.")] = 0.0,
+    tolerance: Annotated[float, typer.Option(help="Validation drop (fraction) the gate tolerates.")] = 0.0,
     patience: Annotated[
         int | None, typer.Option(help="Stop a condition after N evals without a new best.")
     ] = None,
     train_limit: Annotated[int | None, typer.Option(help="Use only the first N training tasks.")] = None,
-    eval_limit: Annotated[int | None, typer.Option(help="Use only the first N held-out tasks.")] = None,
+    eval_limit: Annotated[
+        int | None, typer.Option(help="Use only the first N validation and N test tasks.")
+    ] = None,
     train_temperature: Annotated[
         float, typer.Option(help="Sampling temperature of training episodes (evaluations stay greedy).")
     ] = 0.7,
@@ -65,8 +74,9 @@ def evolve_command(
     workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace folder.")] = None,
     json_mode: JsonOpt = False,
 ) -> None:
-    """Learn on the training split, evaluate on the held-out split, and draw the learning curve."""
+    """Learn on the training split, gate on the validation split, report the test split's learning curve."""
     from agentevo.evolve.learners import parse_conditions
+    from agentevo.evolve.loop import RUN_SEED_STRIDE
     from agentevo.evolve.state import EvolveOptions
     from agentevo.runs.commands import ensure_writable
 
@@ -80,6 +90,10 @@ def evolve_command(
         raise ConfigError("--curriculum must be bandit or sequential")
     if rounds < 1 or eval_every < 1 or seeds < 1:
         raise ConfigError("--rounds, --eval-every and --seeds must be at least 1")
+    if rounds * eval_every >= RUN_SEED_STRIDE:
+        raise ConfigError(f"--rounds × --eval-every must stay below {RUN_SEED_STRIDE:,} training episodes")
+    if len({train_split, validation_split, test_split}) < 3:
+        raise ConfigError("--train-split, --validation-split and --test-split must be three different splits")
     overrides: dict[str, Any] = {
         "environment.suite": suite,
         "model.name": model,
@@ -95,7 +109,8 @@ def evolve_command(
         rounds=rounds,
         eval_every=eval_every,
         train_split=train_split,
-        eval_split=eval_split,
+        validation_split=validation_split,
+        test_split=test_split,
         ablate=parse_conditions(ablate),
         seeds=seeds,
         label=label,
@@ -114,7 +129,7 @@ def evolve_command(
 
 
 def start_evolution(cfg: RunConfig, options: Any, ws: Path, json_mode: bool) -> None:
-    from agentevo.evolve.state import ConditionState, EvolveState
+    from agentevo.evolve.state import EvolveState, units
 
     if cfg.model.seed is None:
         cfg.model.seed = cfg.run.seed
@@ -126,7 +141,7 @@ def start_evolution(cfg: RunConfig, options: Any, ws: Path, json_mode: bool) -> 
         options=options,
         config=cfg.model_dump(mode="json"),
         started_at=datetime.now().isoformat(),
-        conditions={c: ConditionState(name=c) for c in options.ablate},
+        conditions=units(options.ablate, options.seeds),
     )
     drive(cfg, state, ws, json_mode, command=shlex.join(["agentevo", *sys.argv[1:]]))
 
@@ -160,7 +175,7 @@ def drive(cfg: RunConfig, state: Any, ws: Path, json_mode: bool, command: str) -
     opts = state.options
     suite = suite_for(cfg)
     suite.check(cfg)
-    for split in (opts.train_split, opts.eval_split):
+    for split in (opts.train_split, opts.validation_split, opts.test_split):
         if not suite.tasks(split):
             raise ConfigError(f"suite {suite.name} has no tasks in split {split!r}")
     cache = ws / "runs" / "responses.db"
@@ -180,8 +195,9 @@ def drive(cfg: RunConfig, state: Any, ws: Path, json_mode: bool, command: str) -
     )
     write_manifest(evo, command)
     err.print(
-        f"{state.evolve_id}: {suite.name}, {len(evo.train_tasks)} training / {len(evo.eval_tasks)} held-out "
-        f"tasks, conditions {', '.join(opts.ablate)}"
+        f"{state.evolve_id}: {suite.name}, {len(evo.train_tasks)} training / {len(evo.validation_tasks)} "
+        f"validation (gate) / {len(evo.test_tasks)} test (reported) tasks, conditions "
+        f"{', '.join(opts.ablate)} × {opts.seeds} training run{'s' if opts.seeds > 1 else ''}"
     )
     try:
         with progress_bars(evo, json_mode):
@@ -210,7 +226,8 @@ def write_manifest(evo: Any, command: str) -> None:
         "config_hash": evo.config.digest(),
         "judge": evo.judge.name if evo.judge else None,
         "train_tasks": [t.id for t in evo.train_tasks],
-        "eval_tasks": [t.id for t in evo.eval_tasks],
+        "validation_tasks": [t.id for t in evo.validation_tasks],
+        "test_tasks": [t.id for t in evo.test_tasks],
         "packages": package_versions(),
         "command": command,
     }
@@ -232,8 +249,8 @@ class progress_bars:
         )
         self.bars = {}
         for name, cond in evo.state.conditions.items():
-            learns = name != "none"
-            total = opts.rounds * ((opts.eval_every if learns else 0) + 1) + 1
+            learns = cond.condition != "none"
+            total = opts.rounds * ((opts.eval_every if learns else 0) + 2) + 2
             done = cond.episodes + len(cond.points)
             self.bars[name] = self.progress.add_task(name, total=total, completed=done)
         evo.on_progress = lambda name, n: self.progress.update(self.bars[name], advance=n)
@@ -252,13 +269,15 @@ def show(summary: dict[str, Any], json_mode: bool) -> None:
         return
     table = Table(
         "condition",
-        "held-out success",
+        "runs",
+        "test success",
         "95% CI",
         "vs none (paired)",
         "95% CI of diff",
+        "validation",
         "steps/solved",
         "rolled back",
-        title=f"{summary['evolve_id']} ({summary['status']})",
+        title=f"{summary['evolve_id']} ({summary['status']}): test split; the gate read validation",
     )
     for a in summary["ablations"]:
         diff = "–" if a["diff_vs_none"] is None else f"{100 * a['diff_vs_none']:+.1f} pts"
@@ -270,10 +289,12 @@ def show(summary: dict[str, Any], json_mode: bool) -> None:
         steps = "–" if a["steps_per_solved"] is None else f"{a['steps_per_solved']:.1f}"
         table.add_row(
             a["condition"],
+            str(a["runs"]),
             percent(a["success_rate"]),
             f"{percent(a['ci95'][0])}–{percent(a['ci95'][1])}",
             diff,
             dci,
+            percent(a["validation"]["success_rate"]),
             steps,
             str(a["rejected_commits"]),
         )

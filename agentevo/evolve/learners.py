@@ -5,10 +5,10 @@
     tools           the tool archive (compile → gate → register), offered as extra actions
     memory+tools    both
 
-Training episodes are shown what the learner holds and feed it afterwards; held-out evaluations see a frozen
-learner (no usage counts, no call statistics, nothing learned). `marker()` names the learner's state (the
-memory head and the active tool versions) and `restore(marker)` brings it back — what the gate does when a
-change makes held-out results worse.
+Training episodes are shown what the learner holds and feed it afterwards; validation and test evaluations
+see a frozen learner (no usage counts, no call statistics, nothing learned). `marker()` names the learner's
+state (the memory head and the active tool versions) and `restore(marker)` brings it back — what the gate
+does when a change makes validation results worse.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class ConditionLearner:
     folder: Path
     config: RunConfig
     model: Model
+    replay_judge: Any = None  # label-free runs: the judge decides whether a tool's replay succeeded
     memory: Any = None  # ExperienceStore
     archive: Any = None  # FileToolArchive
     _memory_learner: Any = None
@@ -104,7 +105,7 @@ class ConditionLearner:
 
         settings = settings_for(self.config)
         self.archive = FileToolArchive.for_workspace(
-            self.folder, settings, envs=SuiteEnvs(self.folder, self.config)
+            self.folder, settings, envs=SuiteEnvs(self.folder, self.config), replay_judge=self.replay_judge
         )
         synthesiser = llm_synthesiser(self.archive, settings, self.model)
         self._tool_learner = ToolLearner(

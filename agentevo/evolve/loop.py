@@ -1,13 +1,17 @@
-"""The evolution loop: practise on training tasks, learn from each episode, evaluate on held-out tasks,
-keep what does not make held-out results worse.
+"""The evolution loop: practise on training tasks, learn from each episode, keep only what does not make
+validation results worse, and report the test split.
 
-    for each round:                                   (per ablation condition)
-        K training episodes (sampled), chosen by the curriculum, each shown what the learner holds
-            label (reward or LLM judge) → learn (reflect → curate → commit; compile → gate)
-        evaluate the held-out split × seeds with the learner frozen                      → one curve point
-        gate: paired against the last kept evaluation; worse beyond the tolerance → roll the learner back
+    for each training run of each condition (--seeds runs per learning condition, each from scratch):
+        for each round:
+            K training episodes (sampled), chosen by the curriculum, each shown what the learner holds
+                label (reward or LLM judge) → learn (reflect → curate → commit; compile → gate)
+            evaluate the validation split with the learner frozen     → what every decision reads
+            evaluate the test split with the learner frozen           → one point of the reported curve
+            gate: validation paired against the last kept state; worse beyond the tolerance → roll back
 
-State is saved after every batch; budget (tokens, minutes) and plateau (patience) stop the loop, and
+Decisions (the gate, the plateau stop) read validation outcomes only — labelled by the judge in label-free
+runs — and the test split is scored by the benchmark's reward and never read by a decision. State is saved
+after every batch; budget (tokens, minutes) and plateau (patience) stop the loop, and
 `agentevo evolve --resume ID` continues it.
 """
 
@@ -38,6 +42,9 @@ from agentevo.runs.summary import wilson
 log = logging.getLogger(__name__)
 
 
+RUN_SEED_STRIDE = 10_000  # run k samples from seed + (k - 1) × this; miniwob train seeds stay < 1,000,000
+
+
 class BudgetExhausted(Exception):
     pass
 
@@ -61,25 +68,30 @@ class Evolution:
 
     def __post_init__(self) -> None:
         self.folder = self.workspace / "runs" / self.state.evolve_id
-        self.train_tasks = limit(self.suite.tasks(self.options.train_split), self.options.train_limit)
-        self.eval_tasks = limit(self.suite.tasks(self.options.eval_split), self.options.eval_limit)
-        self.judge = LLMJudge(self.judge_model or self.model) if self.options.label == "judge" else None
-        self.agreement = Agreement(model=self.judge.name) if self.judge else None
+        opts = self.options
+        self.train_tasks = limit(self.suite.tasks(opts.train_split), opts.train_limit)
+        self.validation_tasks = limit(self.suite.tasks(opts.validation_split), opts.eval_limit)
+        self.test_tasks = limit(self.suite.tasks(opts.test_split), opts.eval_limit)
+        self.judge = LLMJudge(self.judge_model or self.model) if opts.label == "judge" else None
+        self.agreements = {
+            split: Agreement(**(self.state.judge or {}).get(split, {"model": self.judge.name}))
+            for split in ("train", "validation", "test")
+            if self.judge
+        }
         self.started = time.monotonic() - self.state.seconds
         self._lock = threading.Lock()
 
     # --- driving ----------------------------------------------------------------------------------------
     def run(self) -> EvolveState:
         try:
-            for name in self.options.ablate:
+            for name, cond in self.state.conditions.items():
                 self.learners[name] = ConditionLearner(
-                    name, self.folder / safe(name), self.config, self.model
+                    cond.condition, self.folder / safe(name), self.config, self.model, self.replay_judge()
                 ).open()
-            for name in self.options.ablate:
+            for name in self.state.conditions:
                 self.ensure_baseline(name)
             while self.active():
-                for name in self.options.ablate:
-                    cond = self.state.conditions[name]
+                for name, cond in self.state.conditions.items():
                     if not cond.stopped and cond.round < self.options.rounds:
                         self.one_round(name)
             self.state.status = "done"
@@ -103,23 +115,29 @@ class Evolution:
     def ensure_baseline(self, name: str) -> None:
         cond = self.state.conditions[name]
         if not cond.points:
-            point, outcomes = self.evaluate(name, 0)
-            cond.points.append(vars(point))
+            validation, outcomes = self.evaluate(name, 0, "validation")
+            test, test_outcomes = self.evaluate(name, 0, "test")
+            cond.points += [vars(validation), vars(test)]
             cond.accepted_outcomes = outcomes
+            cond.accepted_test, cond.accepted_test_judged = test_outcomes
             cond.accepted_marker = self.learners[name].marker()
-            cond.best_rate = point.rate
+            cond.best_rate = validation.rate
             self.save()
 
     def one_round(self, name: str) -> None:
         cond = self.state.conditions[name]
-        learner = self.learners[name]
-        if learner.learns:
+        if self.learners[name].learns:
             self.train(name, self.options.eval_every)
-        point, outcomes = self.evaluate(name, cond.round + 1)
-        self.gate(name, point, outcomes)
-        cond.points.append(vars(point))
-        cond.round += 1  # only now: a round stopped before its evaluation resumes with that evaluation
-        self.plateau(cond, point)
+        validation, outcomes = self.evaluate(name, cond.round + 1, "validation")
+        test, test_outcomes = self.evaluate(name, cond.round + 1, "test")  # the state the gate judges
+        kept = self.gate(name, validation, outcomes)
+        validation.accepted = test.accepted = kept
+        test.note = validation.note
+        if kept:
+            cond.accepted_test, cond.accepted_test_judged = test_outcomes
+        cond.points += [vars(validation), vars(test)]
+        cond.round += 1  # only now: a round stopped before its evaluations resumes with them
+        self.plateau(cond, validation)
         self.save()
 
     # --- training ---------------------------------------------------------------------------------------
@@ -129,12 +147,12 @@ class Evolution:
         curriculum = Curriculum(
             self.train_tasks,
             kind=self.options.curriculum,
-            seed=self.config.run.seed,
+            seed=self.seed_of(cond),
             fresh=self.fresh_instances(),
         )
         curriculum.restore(cond.curriculum)
         explorer = AtTemperature(self.model, self.options.train_temperature)
-        runner = self.runner(name, learner.recaller(frozen=False), model=explorer)
+        runner = self.runner(learner.recaller(frozen=False), split=self.options.train_split, model=explorer)
         run_id = f"{self.state.evolve_id}-{safe(name)}-train"
         if self.store.get_run(run_id) is None:
             runner.start([], kind="evolve-train", run_id=run_id)
@@ -146,7 +164,7 @@ class Evolution:
                 for _ in range(min(self.config.run.concurrency, target - cond.episodes))
             ]
             for traj in self.run_batch(runner, run_id, batch, cond):
-                success = self.label(traj)
+                success = self.label(traj, "train")
                 learner.learn(relabel(traj, success, self.judge))
                 curriculum.record(traj.task, success)
             cond.episodes += len(batch)
@@ -160,7 +178,7 @@ class Evolution:
     ) -> list[Trajectory]:
         todo = []
         for task in batch:
-            todo.append((task, cond.samples, self.config.run.seed + cond.samples))
+            todo.append((task, cond.samples, self.seed_of(cond) + cond.samples))
             cond.samples += 1
         done: list[Trajectory] = []
         runner.on_trajectory = lambda traj: self.collect(done, traj)
@@ -173,46 +191,60 @@ class Evolution:
             done.append(traj)
             self.state.tokens += traj.tokens
 
-    def label(self, traj: Trajectory) -> bool:
+    def seed_of(self, cond: ConditionState) -> int:
+        """Independent training runs sample and pick tasks from seeds of their own."""
+        return self.config.run.seed + (cond.run - 1) * RUN_SEED_STRIDE
+
+    def label(self, traj: Trajectory, split: str) -> bool:
+        """Success as the run learns it: the benchmark's reward, or the judge's verdict when label-free (the
+        reward is then only counted for the agreement figure)."""
         if self.judge is None:
             return traj.succeeded
         verdict = self.judge.judge(traj)
-        assert self.agreement is not None
-        self.agreement.add(verdict, traj.succeeded)
-        self.state.judge = self.agreement.to_json()
+        with self._lock:
+            self.agreements[split].add(verdict, traj.succeeded)
+            self.state.judge = {split: a.to_json() for split, a in self.agreements.items()}
         return verdict.success
 
+    def replay_judge(self) -> Callable[[Trajectory], bool] | None:
+        """Label-free runs check a tool's replay with the judge, never with the benchmark's reward."""
+        if self.judge is None:
+            return None
+        judge = self.judge
+        return lambda traj: judge.judge(traj).success
+
     def fresh_instances(self) -> Any:
-        make = getattr(self.suite, "make_instances", None)
+        make = self.suite.make_instances
         if make is None:
             return None
-        return lambda template, n, seed: [
-            t for t in make(template, n, seed) if t.split != self.options.eval_split
-        ]
+        return lambda template, n, seed: [t for t in make(template, n, seed) if t.split == "train"]
 
     # --- evaluation and the gate --------------------------------------------------------------------------
-    def evaluate(self, name: str, round_: int) -> tuple[CurvePoint, dict[str, float]]:
+    def evaluate(self, name: str, round_: int, split: str) -> tuple[CurvePoint, Any]:
+        """One frozen evaluation of a split. Validation gives the outcomes decisions read (judged when
+        label-free); test gives (reward outcomes, judged outcomes or {})."""
         self.check_budget()
-        learner = self.learners[name]
-        runner = self.runner(name, learner.recaller(frozen=True), samples=self.options.seeds)
-        run_id = f"{self.state.evolve_id}-{safe(name)}-eval{round_}"
+        cond = self.state.conditions[name]
+        tasks = self.validation_tasks if split == "validation" else self.test_tasks
+        runner = self.runner(self.learners[name].recaller(frozen=True), split=split)
+        run_id = f"{self.state.evolve_id}-{safe(name)}-{'val' if split == 'validation' else 'eval'}{round_}"
         manifest = (
             self.store.manifest(run_id)
             if self.store.get_run(run_id)
-            else runner.start(self.eval_tasks, kind="evolve-eval", run_id=run_id)
+            else runner.start(tasks, kind=f"evolve-{split}", run_id=run_id)
         )
-        summary = runner.execute(manifest, self.eval_tasks)
+        summary = runner.execute(manifest, tasks)
         if summary.status == "interrupted":
             raise KeyboardInterrupt
         rows = [r for r in self.store.episodes(run_id) if r.status == "done"]
         with self._lock:
             self.state.tokens += sum(r.tokens for r in rows)
-        outcomes = {f"{r.task_id}|{r.sample}": 1.0 if r.outcome == "success" else 0.0 for r in rows}
+        rewarded = {r.task_id: 1.0 if r.outcome == "success" else 0.0 for r in rows}
+        judged = self.judged(run_id, rows, split) if self.judge else {}
         solved = [r for r in rows if r.outcome == "success"]
-        trained = self.state.conditions[name].episodes
-        episodes = trained if learner.learns else round_ * self.options.eval_every
+        episodes = cond.episodes if self.learners[name].learns else round_ * self.options.eval_every
         point = CurvePoint(
-            condition=name,
+            condition=cond.condition,
             episodes=episodes,
             successes=len(solved),
             n=len(rows),
@@ -220,14 +252,30 @@ class Evolution:
             tokens=sum(r.tokens for r in rows),
             steps_per_solved=(sum(r.steps for r in solved) / len(solved)) if solved else None,
             run_id=run_id,
+            split=split,
+            run=cond.run,
+            round=round_,
+            judged=int(sum(judged.values())) if self.judge else None,
         )
         self.on_progress(name, 1)
         self.on_event(
-            f"{name}: round {round_}, held-out {point.successes}/{point.n} ({trained} episodes trained)"
+            f"{name}: round {round_}, {split} {point.successes}/{point.n} ({cond.episodes} episodes trained)"
         )
-        return point, outcomes
+        if split == "validation":
+            return point, judged if self.judge else rewarded
+        return point, (rewarded, judged)
 
-    def gate(self, name: str, point: CurvePoint, outcomes: dict[str, float]) -> None:
+    def judged(self, run_id: str, rows: Sequence[Any], split: str) -> dict[str, float]:
+        found = {}
+        for row in rows:
+            traj = self.store.trajectory(row.id)
+            if traj is not None:
+                found[row.task_id] = 1.0 if self.label(traj, split) else 0.0
+        return found
+
+    def gate(self, name: str, point: CurvePoint, outcomes: dict[str, float]) -> bool:
+        """Keep the round's changes unless validation success fell beyond the tolerance (paired on the
+        same tasks as the last kept state); roll them back otherwise. Reads validation only."""
         cond = self.state.conditions[name]
         learner = self.learners[name]
         keys = [k for k in outcomes if k in cond.accepted_outcomes]
@@ -235,25 +283,27 @@ class Evolution:
         after = sum(outcomes[k] for k in keys) / len(keys) if keys else 0.0
         what = learner.changes_since(cond.accepted_marker)
         if self.options.gate and learner.learns and after - before < -self.options.tolerance:
-            reason = f"held-out success fell from {before:.1%} to {after:.1%} on {len(keys)} paired episodes"
+            reason = f"validation success fell from {before:.1%} to {after:.1%} on {len(keys)} paired tasks"
             learner.restore(cond.accepted_marker, f"gate {self.state.evolve_id} round {cond.round + 1}")
-            point.accepted = False
             point.note = f"{after - before:+.1%}"
             cond.rejected.append(
                 {
-                    "condition": name,
+                    "condition": cond.condition,
+                    "run": cond.run,
                     "episodes": point.episodes,
                     "round": cond.round + 1,
                     "what": what,
+                    "split": "validation",
                     "before": before,
                     "after": after,
                     "reason": reason,
                 }
             )
             self.on_event(f"{name}: gate rolled back ({what}): {reason}")
-            return
+            return False
         cond.accepted_marker = learner.marker()
         cond.accepted_outcomes = outcomes
+        return True
 
     def plateau(self, cond: ConditionState, point: CurvePoint) -> None:
         if point.accepted and point.rate > cond.best_rate:
@@ -265,9 +315,10 @@ class Evolution:
             self.on_event(f"{cond.name}: {cond.stopped}")
 
     # --- plumbing -------------------------------------------------------------------------------------------
-    def runner(self, name: str, recaller: Any, samples: int = 1, model: Model | None = None) -> Runner:
+    def runner(self, recaller: Any, *, split: str, model: Model | None = None) -> Runner:
         cfg = self.config.model_copy(deep=True)
-        cfg.run.samples = samples
+        cfg.run.samples = 1
+        cfg.environment.split = split
         return Runner(
             config=cfg,
             workspace=self.workspace,

@@ -20,8 +20,9 @@ STYLES = {"none": ("--", "s"), "memory": ("-", "o"), "tools": ("-.", "^"), "memo
 
 @dataclass
 class CurvePoint:
-    """One held-out evaluation of one condition after `episodes` training episodes (for `none`, which does
-    not train, the episodes the learning conditions had trained on by that round)."""
+    """One held-out evaluation of one training run of a condition after `episodes` training episodes (for
+    `none`, which does not train, the episodes the learning conditions had trained on by that round), on
+    the validation split (what the gate reads) or the test split (what the curve and the table report)."""
 
     condition: str
     episodes: int
@@ -33,6 +34,10 @@ class CurvePoint:
     run_id: str = ""
     accepted: bool = True
     note: str = ""
+    split: str = "test"
+    run: int = 1
+    round: int = 0
+    judged: int | None = None  # successes as the judge saw them (label-free runs)
 
     @property
     def rate(self) -> float:
@@ -54,7 +59,36 @@ def by_condition(points: Sequence[CurvePoint]) -> dict[str, list[CurvePoint]]:
     grouped: dict[str, list[CurvePoint]] = defaultdict(list)
     for p in points:
         grouped[p.condition].append(p)
-    return {k: sorted(v, key=lambda p: p.episodes) for k, v in grouped.items()}
+    return {k: sorted(v, key=lambda p: (p.episodes, p.run, p.split)) for k, v in grouped.items()}
+
+
+def pooled(points: Sequence[CurvePoint], split: str = "test") -> list[CurvePoint]:
+    """One point per condition and round on one split: the training runs' evaluations pooled (successes
+    and episodes added up), rolled back when any run's gate rolled that round back."""
+    from agentevo.runs.summary import wilson
+
+    groups: dict[tuple[str, int], list[CurvePoint]] = defaultdict(list)
+    for p in points:
+        if p.split == split:
+            groups[(p.condition, p.round)].append(p)
+    out = []
+    for (condition, round_), pts in groups.items():
+        successes, n = sum(p.successes for p in pts), sum(p.n for p in pts)
+        rejected = sum(not p.accepted for p in pts)
+        out.append(
+            CurvePoint(
+                condition=condition,
+                episodes=max(p.episodes for p in pts),
+                successes=successes,
+                n=n,
+                ci95=wilson(successes, n),
+                accepted=rejected == 0,
+                note=f"rolled back in {rejected} of {len(pts)} runs" if rejected else "",
+                split=split,
+                round=round_,
+            )
+        )
+    return out
 
 
 def plot_curve(points: Sequence[CurvePoint], out: Path, title: str) -> Path:
@@ -64,7 +98,7 @@ def plot_curve(points: Sequence[CurvePoint], out: Path, title: str) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
-    for condition, pts in by_condition(points).items():
+    for condition, pts in by_condition(pooled(points, "test")).items():
         xs = [p.episodes for p in pts]
         colour = COLOURS.get(condition)
         line, marker = STYLES.get(condition, ("-", "o"))
@@ -84,7 +118,7 @@ def plot_curve(points: Sequence[CurvePoint], out: Path, title: str) -> Path:
                 label=f"{condition}: rolled back",
             )
     ax.set_xlabel("training episodes")
-    ax.set_ylabel("held-out success (%)")
+    ax.set_ylabel("test-split success (%)")
     ax.set_ylim(-2, 102)
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -1,5 +1,7 @@
-"""What an evolution run amounts to: per condition, the final held-out success with a bootstrap CI, the
-paired difference to `none` on the same tasks and seeds, steps and tokens per solved task; and the report."""
+"""What an evolution run amounts to, per condition: the test split's success of the kept state (pooled over
+the condition's independent training runs, with a two-level bootstrap CI over tasks and runs), the paired
+difference to `none` on the same tasks, the spread between runs, and the same figures on validation (what
+the gate read) — every figure says its split. And the report."""
 
 from __future__ import annotations
 
@@ -10,54 +12,95 @@ from agentevo.evolve.learners import ConditionLearner
 from agentevo.evolve.report import CurvePoint, ReportData, write_report
 from agentevo.evolve.state import ConditionState, EvolveState
 from agentevo.runs.summary import wilson
-from agentevo.stats import bootstrap_mean, paired_difference
+from agentevo.stats import clustered_difference, clustered_mean
+
+DIFF_CI = "two-level bootstrap over tasks and training runs"
 
 
-def final_point(cond: ConditionState) -> CurvePoint | None:
-    kept = [p for p in cond.curve() if p.accepted]
+def final_point(cond: ConditionState, split: str = "test") -> CurvePoint | None:
+    kept = [p for p in cond.curve(split) if p.accepted]
     return kept[-1] if kept else None
 
 
+def runs_of(state: EvolveState, condition: str) -> list[ConditionState]:
+    return [c for c in state.conditions.values() if c.condition == condition]
+
+
 def ablation_rows(state: EvolveState) -> list[dict[str, Any]]:
-    baseline = state.conditions.get("none")
     rows = []
-    for name, cond in state.conditions.items():
-        point = final_point(cond)
-        outcomes = cond.accepted_outcomes
-        if point is None or not outcomes:
-            continue
-        rate, ci, method = success_ci(outcomes)
-        row: dict[str, Any] = {
-            "condition": name,
-            "success_rate": rate,
-            "ci95": list(ci),
-            "ci_method": method,
-            "episodes_trained": cond.episodes,
-            "evaluated_after": point.episodes,
-            "n": len(outcomes),
-            "steps_per_solved": point.steps_per_solved,
-            "tokens": point.tokens,
-            "tokens_per_solved": point.tokens / point.successes if point.successes else None,
-            "rejected_commits": len(cond.rejected),
-            "stopped": cond.stopped,
-            "diff_vs_none": None,
-            "diff_ci95": None,
-            "p_value": None,
-        }
-        if baseline is not None and name != "none" and baseline.accepted_outcomes:
-            diff = paired_difference(baseline.accepted_outcomes, outcomes)
-            row.update(diff_vs_none=diff.diff, diff_ci95=list(diff.ci95), p_value=diff.p_value)
-        rows.append(row)
+    for condition in dict.fromkeys(c.condition for c in state.conditions.values()):
+        units = [u for u in runs_of(state, condition) if u.accepted_test and u.accepted_outcomes]
+        if units:
+            rows.append(condition_row(state, condition, units))
     return rows
 
 
-def success_ci(outcomes: dict[str, float]) -> tuple[float, tuple[float, float], str]:
-    """The bootstrap CI over tasks × seeds; when every outcome is the same the bootstrap can only return
-    that value (0/20 would read "0–0%"), so the Wilson interval of the count stands in, and says so."""
-    rate, ci = bootstrap_mean(outcomes)
-    if len(set(outcomes.values())) > 1 or not set(outcomes.values()) <= {0.0, 1.0}:
-        return rate, ci, "bootstrap"
-    return rate, wilson(round(rate * len(outcomes)), len(outcomes)), "wilson"
+def condition_row(state: EvolveState, condition: str, units: list[ConditionState]) -> dict[str, Any]:
+    baseline = [u for u in runs_of(state, "none") if u.accepted_test]
+    finals = [p for p in (final_point(u) for u in units) if p is not None]
+    solved = sum(p.successes for p in finals)
+    tokens = sum(p.tokens for p in finals)
+    steps = [p.steps_per_solved * p.successes for p in finals if p.steps_per_solved is not None]
+    row: dict[str, Any] = {
+        "condition": condition,
+        "runs": len(units),
+        **split_figures([u.accepted_test for u in units], "test"),
+        "episodes_trained": max(u.episodes for u in units),
+        "evaluated_after": max(p.episodes for p in finals) if finals else 0,
+        "steps_per_solved": sum(steps) / solved if solved else None,
+        "tokens": tokens,
+        "tokens_per_solved": tokens / solved if solved else None,
+        "rejected_commits": sum(len(u.rejected) for u in units),
+        "stopped": "; ".join(u.stopped for u in units if u.stopped),
+        "diff_vs_none": None,
+        "diff_ci95": None,
+        "diff_ci_method": None,
+        "p_value": None,
+        "p_method": None,
+        "validation": split_figures([u.accepted_outcomes for u in units], "validation"),
+    }
+    if any(u.accepted_test_judged for u in units):
+        judged = [u.accepted_test_judged for u in units]
+        row["test_judged_rate"] = sum(sum(j.values()) for j in judged) / sum(len(j) for j in judged)
+    if baseline and condition != "none":
+        diff = clustered_difference(baseline[0].accepted_test, [u.accepted_test for u in units])
+        row.update(
+            diff_vs_none=diff.diff,
+            diff_ci95=list(diff.ci95),
+            diff_ci_method=DIFF_CI,
+            p_value=diff.p_value,
+            p_method=diff.p_method,
+        )
+        val = clustered_difference(baseline[0].accepted_outcomes, [u.accepted_outcomes for u in units])
+        row["validation"].update(diff_vs_none=val.diff, diff_ci95=list(val.ci95))
+    return row
+
+
+def split_figures(runs: list[dict[str, float]], split: str) -> dict[str, Any]:
+    rate, ci, method = success_ci(runs)
+    return {
+        "split": split,
+        "success_rate": rate,
+        "ci95": list(ci),
+        "ci_method": method,
+        "n": len(runs[0]),
+        "per_run": [sum(r.values()) / len(r) for r in runs],
+    }
+
+
+def success_ci(
+    runs: dict[str, float] | list[dict[str, float]],
+) -> tuple[float, tuple[float, float], str]:
+    """The bootstrap CI over tasks (and training runs, when there are several); when every outcome is the
+    same the bootstrap can only return that value (0/20 would read "0–0%"), so the Wilson interval of
+    the pooled count stands in, and says so."""
+    runs = [runs] if isinstance(runs, dict) else runs
+    rate, ci = clustered_mean(runs)
+    values = {v for r in runs for v in r.values()}
+    if len(values) > 1 or not values <= {0.0, 1.0}:
+        return rate, ci, "bootstrap" if len(runs) == 1 else "two-level bootstrap"
+    n = sum(len(r) for r in runs)
+    return rate, wilson(round(rate * n), n), "wilson"
 
 
 def summary(state: EvolveState, report: tuple[Path, Path] | None = None) -> dict[str, Any]:
@@ -68,6 +111,12 @@ def summary(state: EvolveState, report: tuple[Path, Path] | None = None) -> dict
         "model": state.model,
         "seconds": round(state.seconds, 1),
         "tokens": state.tokens,
+        "splits": {
+            "train": state.options.train_split,
+            "decisions": state.options.validation_split,
+            "reported": state.options.test_split,
+        },
+        "runs_per_condition": state.options.seeds,
         "ablations": ablation_rows(state),
         "points": [p for c in state.conditions.values() for p in c.points],
         "rejected": [r for c in state.conditions.values() for r in c.rejected],
@@ -88,10 +137,11 @@ def render(state: EvolveState, folder: Path, learners: dict[str, ConditionLearne
             "evolve id": state.evolve_id,
             "status": state.status,
             "train split": opts.train_split,
-            "eval split": opts.eval_split,
-            "seeds": opts.seeds,
+            "gate reads": opts.validation_split,
+            "reported split": opts.test_split,
+            "training runs per condition": opts.seeds,
             "curriculum": opts.curriculum,
-            "label": opts.label + (f" ({state.judge['model']})" if state.judge else ""),
+            "label": opts.label + (f" ({opts.judge or state.model})" if opts.label == "judge" else ""),
             "gate": f"on, tolerance {opts.tolerance:.0%}" if opts.gate else "off",
             "tokens": f"{state.tokens:,}",
             "minutes": f"{state.seconds / 60:.1f}",

@@ -26,7 +26,7 @@ from agentevo.tools import folder
 from agentevo.tools.candidate import Candidate, Origin, Replay
 from agentevo.tools.gate import Gate, GateRejection, GateReport
 from agentevo.tools.registry import Registry, RejectionRow, ToolRow, default_url
-from agentevo.tools.replay import EnvFactory, SuiteEnvs
+from agentevo.tools.replay import EnvFactory, ReplayJudge, SuiteEnvs
 from agentevo.tools.sandboxed import TestReport
 from agentevo.tools.settings import ArchiveSettings
 
@@ -68,6 +68,7 @@ class FileToolArchive:
         embedder: Embedder | None = None,
         sandbox_factory: Any = None,
         envs: EnvFactory | None = None,
+        replay_judge: ReplayJudge | None = None,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -81,6 +82,7 @@ class FileToolArchive:
             envs=self.envs,
             test_timeout_s=self.settings.test_timeout_s,
             call_timeout_s=self.settings.call_timeout_s,
+            replay_judge=replay_judge,
         )
         self._lock = threading.RLock()
         self._file_lock = FileLock(str(self.root / ".lock"))

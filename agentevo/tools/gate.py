@@ -8,8 +8,9 @@
     tests         the tool's own tests pass in a fresh sandbox
     stubs         the same tests fail against a stub that returns None and one that raises (TL-03)
     old tests     a new version passes the previous version's tests
-    replays       harness-owned: in a freshly reset environment the tool earns its source's reward again;
-                  required for web and OS tools, run for code tools compiled from a task
+    replays       harness-owned: in a freshly reset environment the tool earns its source's reward again
+                  (never 0; or the judge sees a success, in label-free runs); required for web and OS
+                  tools, run for code tools compiled from a task
 
 The first failure ends the check with a `GateRejection` whose `code` names the rule.
 """
@@ -26,7 +27,7 @@ from agentevo.tools import names, rules
 from agentevo.tools.candidate import Candidate
 from agentevo.tools.execute import SandboxFactory, ToolExecutor
 from agentevo.tools.folder import KINDS
-from agentevo.tools.replay import EnvFactory, ReplayResult, replay
+from agentevo.tools.replay import EnvFactory, ReplayJudge, ReplayResult, replay
 from agentevo.tools.sandboxed import TestReport, run_tests
 from agentevo.tools.signature import Signature, check_structure, entry_function
 
@@ -64,9 +65,11 @@ class Gate:
         envs: EnvFactory | None = None,
         test_timeout_s: float = 30.0,
         call_timeout_s: float = 10.0,
+        replay_judge: ReplayJudge | None = None,
     ) -> None:
         self.sandbox_factory = sandbox_factory
         self.envs = envs
+        self.replay_judge = replay_judge
         self.test_timeout_s = test_timeout_s
         self.executor = ToolExecutor(sandbox_factory, timeout_s=call_timeout_s)
 
@@ -140,7 +143,7 @@ class Gate:
     def replay(self, tool: Tool, spec: object) -> ReplayResult:
         if self.envs is None:
             raise GateRejection("replay-failed", "no environment to replay in")
-        result = replay(tool, spec, self.envs, self.executor)  # type: ignore[arg-type]
+        result = replay(tool, spec, self.envs, self.executor, self.replay_judge)  # type: ignore[arg-type]
         if not result.ok:
             raise GateRejection("replay-failed", result.detail)
         return result

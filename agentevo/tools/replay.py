@@ -1,5 +1,8 @@
 """Replays: a tool must still earn its source trajectory's reward in a freshly reset environment.
 
+A reward of 0 never passes (a tool must succeed, not merely match a failed source). In label-free runs a
+judge (`ReplayJudge`) decides instead of the benchmark's reward, which is then not read at all.
+
 The task is looked up again in its suite (keeping the stored seed), so a replay sees today's environment —
 which is how `agentevo tools verify` notices a tool whose site, image or task has changed.
 """
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EnvFactory = Callable[[Task], Environment]
+ReplayJudge = Callable[[Trajectory], bool]
 
 
 @dataclass
@@ -98,7 +102,9 @@ def end_episode(spec: Replay, output: str, env: Environment, index: int) -> Step
     return Step(index=index, action=action, observation=env.step(action))
 
 
-def replay(tool: Tool, spec: Replay, envs: EnvFactory, executor: ToolExecutor) -> ReplayResult:
+def replay(
+    tool: Tool, spec: Replay, envs: EnvFactory, executor: ToolExecutor, judge: ReplayJudge | None = None
+) -> ReplayResult:
     try:
         task = current_task(spec.task)
         env = envs(task)
@@ -119,10 +125,14 @@ def replay(tool: Tool, spec: Replay, envs: EnvFactory, executor: ToolExecutor) -
             steps=tuple(steps),
             outcome="success",
         )
+        if judge is not None:
+            ok = judge(traj)
+            verdict = f"{task.id}: the judge saw {'a success' if ok else 'no success'}"
+            return ReplayResult(ok, 1.0 if ok else 0.0, verdict + (f"; {error}" if error and not ok else ""))
         reward = float(env.score(traj))
     except AgentevoError as exc:
         return ReplayResult(False, 0.0, f"{spec.task.id}: {exc}")
-    ok = reward >= spec.reward - 1e-9
+    ok = reward > 0 and reward >= spec.reward - 1e-9
     detail = f"{task.id}: reward {reward:g} (source {spec.reward:g})" + (
         f"; {error}" if error and not ok else ""
     )

@@ -138,6 +138,26 @@ def test_an_argument_cannot_break_out_of_its_word(workspace):
     assert script.ok and script.value == "chmod 600 '/work/x; touch /work/pwned'"
 
 
+def test_a_replay_passes_only_on_a_success_and_a_judge_decides_in_label_free_runs(workspace):
+    from agentevo.tools.replay import SuiteEnvs, replay
+
+    archive = archive_of(workspace)
+    tool, spec = archive.get("count_matching_lines"), archive.replays("count_matching_lines", 1)[0]
+    envs, executor = SuiteEnvs(workspace, config()), ToolExecutor(tool_sandbox)
+    try:
+        assert replay(tool, spec, envs, executor).ok
+        # a judged success is stored with reward 0: a failing replay must not pass by matching it
+        wrong = spec.model_copy(update={"args": {**spec.args, "level": "NOPE"}, "reward": 0.0})
+        assert not replay(tool, wrong, envs, executor).ok
+        seen = []
+        verdict = replay(tool, wrong, envs, executor, judge=lambda traj: seen.append(traj) or True)
+        assert verdict.ok and len(seen) == 1 and "judge" in verdict.detail
+        assert not replay(tool, spec, envs, executor, judge=lambda traj: False).ok
+    finally:
+        envs.close()
+        archive.close()
+
+
 def test_verify_retires_a_shell_tool_whose_task_changed(workspace, os_tasks):
     copy, _tasks = os_tasks
     archive = archive_of(workspace)
