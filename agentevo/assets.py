@@ -24,8 +24,8 @@ def environments_root() -> Path:
     root = Path(str(files("agentevo") / "environments")).resolve()
     if not (root / "sandbox" / "recipe.yaml").is_file():
         raise EnvError(
-            f"agentevo's environment assets are missing from {root}: reinstall the package "
-            "(a zipped or partial install lacks them)"
+            f"agentevo's environment assets are missing from {root}: reinstall the package, or in a "
+            "checkout make agentevo/environments the link to ../environments that git stores"
         )
     return root
 
