@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import random
 import re
 import string
@@ -26,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from agentevo.assets import environment_dir
 from agentevo.benchmarks import EnvContext, Suite, register_suite
 from agentevo.config import RunConfig
 from agentevo.envs.os import LANGUAGES, OSEnvironment, as_scripts, script_argv
@@ -41,8 +41,7 @@ CATEGORIES = ("files", "text", "permissions", "processes", "archives", "users", 
 
 
 def root() -> Path:
-    explicit = os.environ.get("AGENTEVO_OS_TASKS")
-    return Path(explicit) if explicit else Path(__file__).resolve().parents[2] / "environments" / "os"
+    return environment_dir("os", "AGENTEVO_OS_TASKS")
 
 
 # --- templates ------------------------------------------------------------------------------------------

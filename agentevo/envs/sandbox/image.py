@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentevo.assets import environment_dir
 from agentevo.config import cache_dir, read_yaml_mapping
 from agentevo.errors import ConfigError, ErrorCode, SandboxError
 
@@ -38,8 +39,7 @@ Report = Callable[[str, str], None]  # (stage, detail)
 
 
 def recipe_dir() -> Path:
-    explicit = os.environ.get("AGENTEVO_SANDBOX_RECIPE")
-    return Path(explicit) if explicit else Path(__file__).resolve().parents[3] / "environments" / "sandbox"
+    return environment_dir("sandbox", "AGENTEVO_SANDBOX_RECIPE")
 
 
 @dataclass(frozen=True)

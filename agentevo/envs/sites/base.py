@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import pickle
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from urllib.parse import quote
 
 import jinja2
 
+from agentevo.assets import environment_dir
 from agentevo.envs.sites.http import App, Request, Response, get, html, json_response, post, redirect
 from agentevo.errors import EnvError
 
@@ -34,9 +34,8 @@ SECRET = b"agentevo-local-sites"  # fixed on purpose: the sites are test fixture
 
 
 def assets_dir() -> Path:
-    """`environments/web` of this checkout, or AGENTEVO_SITES_DIR."""
-    explicit = os.environ.get("AGENTEVO_SITES_DIR")
-    path = Path(explicit) if explicit else Path(__file__).resolve().parents[3] / "environments" / "web"
+    """`environments/web` (agentevo.assets), or AGENTEVO_SITES_DIR."""
+    path = environment_dir("web", "AGENTEVO_SITES_DIR")
     if not (path / "shop" / "seed.json").is_file():
         raise EnvError(f"local site assets not found in {path} (set AGENTEVO_SITES_DIR to environments/web)")
     return path
