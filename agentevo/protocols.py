@@ -28,6 +28,7 @@ Embedder = Callable[[Sequence[str]], list[list[float]]]
 @runtime_checkable
 class Model(Protocol):
     name: str
+    supports_tools: bool  # offered tools go as native function specs (`tools=`), else as text
 
     def complete(
         self,
@@ -60,6 +61,7 @@ class Environment(Protocol):
     """Runs one task at a time. Failures of actions become observations, never exceptions."""
 
     kind: Kind
+    details: dict[str, Any]  # what the last episode did beyond its observations (evaluator figures, …)
 
     def reset(self, task: Task) -> Observation: ...
     def parse_action(self, text: str) -> Action:
@@ -137,14 +139,38 @@ class Recollection:
     retrieved: list[str] = field(default_factory=list)
 
 
-class Recaller(Protocol):
+@dataclass(frozen=True)
+class Change:
+    """What one learner changed after one episode: nothing (the default), or a summary and the ids of what
+    it wrote (memory commits, tool versions, adapters)."""
+
+    learner: str
+    summary: str = ""
+    refs: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.summary or self.refs)
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """The one plug-in point for learning: memory, tools (and later adapters, safety) are learners.
+
+    The runner asks every learner, in order, what an episode should be shown (`recall`, before its first
+    step), and lets every learner learn from the stored trajectory (`learn`, after it ends). A learner
+    built frozen shows what it holds and learns nothing (held-out evaluations). `learn` never raises:
+    learning must not end the run whose trajectory it learns from."""
+
+    name: str
+
     def recall(self, task: Task, observation: Observation) -> Recollection: ...
-    def on_episode_end(self, trajectory: Trajectory) -> None: ...
+    def learn(self, trajectory: Trajectory) -> Change: ...
 
 
-class Hooks(Protocol):
+class StepHooks(Protocol):
+    """Called with every step the moment it is taken (the runner stores it)."""
+
     def on_step(self, episode_id: str, step: Step) -> None: ...
-    def on_episode_end(self, trajectory: Trajectory) -> None: ...
 
 
 Format = Literal["openai", "trl", "sharegpt", "dpo"]

@@ -1,9 +1,9 @@
 """Per-step overhead of the agent graph with a zero-latency scripted model and a no-op environment.
 
 Compares, in one run: a bare Python loop making the same model and environment calls (the floor), the
-graph without a checkpointer, the graph with the SQLite checkpointer, and the graph with the checkpointer
-plus the trajectory store writing each step (what `agentevo run` does). Target: < 5 ms per step, and
-< 5% of a real step of the embedded model (measured here too, unless --no-model).
+graph alone, and the graph with the trajectory store writing each step (what `agentevo run` does: the
+steps table is the one record of an episode's progress). Target: < 5 ms per step, and < 5% of a real step
+of the embedded model (measured here too, unless --no-model).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from _common import report
 
-from agentevo.agent.episode import open_checkpointer, run_episode
+from agentevo.agent.episode import run_episode
 from agentevo.agent.graph import Episode
 from agentevo.config import LimitsConfig
 from agentevo.records import Action, Observation, Task
@@ -74,7 +74,7 @@ def bare_loop() -> float:
     return (time.perf_counter() - started) / (EPISODES * STEPS)
 
 
-def graph_loop(checkpointer=None, store: TrajectoryStore | None = None) -> float:
+def graph_loop(store: TrajectoryStore | None = None) -> float:
     task = Task(id="t", suite="bench", kind="code", instruction="count")
     limits = LimitsConfig(max_steps=STEPS + 1, max_repeats=STEPS + 1)
     started = time.perf_counter()
@@ -89,7 +89,7 @@ def graph_loop(checkpointer=None, store: TrajectoryStore | None = None) -> float
         )
         if store is not None:
             store.start_episode(f"e{i}", "bench", task, i, "function")
-        run_episode(task, ep, episode_id=f"e{i}", checkpointer=checkpointer)
+        run_episode(task, ep, episode_id=f"e{i}")
     return (time.perf_counter() - started) / (EPISODES * STEPS)
 
 
@@ -109,16 +109,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         floor = bare_loop()
         plain = graph_loop()
-        saver = open_checkpointer(Path(tmp) / "cp.db")
-        checkpointed = graph_loop(saver)
-        stored = graph_loop(open_checkpointer(Path(tmp) / "cp2.db"), TrajectoryStore(f"sqlite:///{tmp}/t.db"))
+        stored = graph_loop(TrajectoryStore(f"sqlite:///{Path(tmp)}/t.db"))
     real = real_step_seconds()
     rows, data = [], {"steps_per_episode": STEPS, "episodes": EPISODES, "variants": {}}
     for name, per_step in [
         ("bare loop (floor)", floor),
         ("graph", plain),
-        ("graph + checkpointer", checkpointed),
-        ("graph + checkpointer + store", stored),
+        ("graph + step store", stored),
     ]:
         overhead = per_step - floor
         share = f"{100 * overhead / real:.3f}%" if real else "-"

@@ -27,3 +27,17 @@ def code_env(timeout_s: float = 3.0) -> CodeEnvironment:
 
 def episode(env, model, **limits) -> Episode:
     return Episode(env=env, model=model, limits=LimitsConfig(**limits))
+
+
+def run_with_learners(cfg, workspace, model, suite, tasks):
+    """A run the way `agentevo run` makes one: the learners its run file turns on, open around it."""
+    from agentevo.runs.build import build_runner, run_learners
+    from agentevo.runs.store import TrajectoryStore
+
+    store = TrajectoryStore.for_workspace(workspace)
+    with run_learners(cfg, workspace, model) as (learners, pins):
+        runner = build_runner(
+            cfg, suite, workspace, model=model, store=store, learners=learners, show_progress=False
+        )
+        summary = runner.execute(runner.start(tasks, extra=pins or None), tasks)
+    return summary, runner

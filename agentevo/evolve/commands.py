@@ -75,10 +75,10 @@ def evolve_command(
     json_mode: JsonOpt = False,
 ) -> None:
     """Learn on the training split, gate on the validation split, report the test split's learning curve."""
-    from agentevo.evolve.learners import parse_conditions
+    from agentevo.evolve.conditions import parse_conditions
     from agentevo.evolve.loop import RUN_SEED_STRIDE
     from agentevo.evolve.state import EvolveOptions
-    from agentevo.runs.commands import ensure_writable
+    from agentevo.runs.build import ensure_writable
 
     ws = workspace_dir(workspace)
     ensure_writable(ws)

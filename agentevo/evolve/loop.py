@@ -27,14 +27,15 @@ from typing import Any
 
 from agentevo.benchmarks import Suite
 from agentevo.config import RunConfig
+from agentevo.evolve.conditions import ConditionLearner
 from agentevo.evolve.curriculum import Curriculum
 from agentevo.evolve.judge import Agreement, LLMJudge
-from agentevo.evolve.learners import ConditionLearner
 from agentevo.evolve.report import CurvePoint
 from agentevo.evolve.state import ConditionState, EvolveOptions, EvolveState
 from agentevo.models.sampling import AtTemperature
-from agentevo.protocols import Model
+from agentevo.protocols import Learner, Model
 from agentevo.records import Task, Trajectory
+from agentevo.runs.build import build_runner
 from agentevo.runs.runner import Runner, episode_id
 from agentevo.runs.store import TrajectoryStore
 from agentevo.runs.summary import wilson
@@ -152,7 +153,7 @@ class Evolution:
         )
         curriculum.restore(cond.curriculum)
         explorer = AtTemperature(self.model, self.options.train_temperature)
-        runner = self.runner(learner.recaller(frozen=False), split=self.options.train_split, model=explorer)
+        runner = self.runner(learner.learners(frozen=False), split=self.options.train_split, model=explorer)
         run_id = f"{self.state.evolve_id}-{safe(name)}-train"
         if self.store.get_run(run_id) is None:
             runner.start([], kind="evolve-train", run_id=run_id)
@@ -181,7 +182,7 @@ class Evolution:
             todo.append((task, cond.samples, self.seed_of(cond) + cond.samples))
             cond.samples += 1
         done: list[Trajectory] = []
-        runner.on_trajectory = lambda traj: self.collect(done, traj)
+        runner.on_episode_end = lambda traj: self.collect(done, traj)  # learnt from once labelled, in order
         runner.run_all(run_id, todo, total=len(todo), already=0)
         order = {episode_id(run_id, t.id, i): n for n, (t, i, _) in enumerate(todo)}
         return sorted(done, key=lambda traj: order.get(traj.id, 0))
@@ -226,7 +227,7 @@ class Evolution:
         self.check_budget()
         cond = self.state.conditions[name]
         tasks = self.validation_tasks if split == "validation" else self.test_tasks
-        runner = self.runner(self.learners[name].recaller(frozen=True), split=split)
+        runner = self.runner(self.learners[name].learners(frozen=True), split=split)
         run_id = f"{self.state.evolve_id}-{safe(name)}-{'val' if split == 'validation' else 'eval'}{round_}"
         manifest = (
             self.store.manifest(run_id)
@@ -315,17 +316,17 @@ class Evolution:
             self.on_event(f"{cond.name}: {cond.stopped}")
 
     # --- plumbing -------------------------------------------------------------------------------------------
-    def runner(self, recaller: Any, *, split: str, model: Model | None = None) -> Runner:
+    def runner(self, learners: list[Learner], *, split: str, model: Model | None = None) -> Runner:
         cfg = self.config.model_copy(deep=True)
         cfg.run.samples = 1
         cfg.environment.split = split
-        return Runner(
-            config=cfg,
-            workspace=self.workspace,
-            store=self.store,
+        return build_runner(
+            cfg,
+            self.suite,
+            self.workspace,
             model=model or self.model,
-            suite=self.suite,
-            recaller=recaller,
+            store=self.store,
+            learners=learners,
             show_progress=self.show_progress,
         )
 

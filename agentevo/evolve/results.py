@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agentevo.evolve.learners import ConditionLearner
+from agentevo.evolve.conditions import ConditionLearner
 from agentevo.evolve.report import CurvePoint, ReportData, write_report
 from agentevo.evolve.state import ConditionState, EvolveState
 from agentevo.runs.summary import wilson

@@ -4,7 +4,7 @@
     reflect.py        WorkflowReflector — workflows from successes, pitfalls from failures, no model needed
     llm_reflector.py  LLMReflector — any Model, strict JSON schema, off-schema output dropped
     curator.py        Curator — ADD, UPDATE, MERGE, DECAY; usage counts
-    recall.py         MemoryRecall — the agent's Recaller: scoped, ranked, within a token budget
+    recall.py         MemoryRecall — what the memory learner shows: scoped, ranked, within a token budget
     learner.py        memory in `agentevo run --memory on`
     trust.py          provenance-capped trust and the prompt-injection screen
     commands.py       `agentevo memory …`

@@ -12,25 +12,24 @@
              instructions word by word); everything else as notes; untrusted text is marked as page-derived
              reference material, never as turns the model would take for its own
 
-`retrieved` names every item shown, and the graph records it on every step; after the episode each shown
-item's helped (success) or hurt count goes up — here, or in the run's memory learner when one is attached.
+`retrieved` names every item shown, and the graph records it on every step; after the episode the memory
+learner's commit counts each shown item as helped (success) or hurt (agentevo.memory.learner).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from agentevo.errors import AgentevoError
-from agentevo.memory.curator import Curator, usefulness
+from agentevo.memory.curator import usefulness
 from agentevo.memory.params import align, bind, replace_all
 from agentevo.memory.reflect import task_site
 from agentevo.memory.store import ExperienceStore
 from agentevo.protocols import Recollection
-from agentevo.records import Experience, Observation, Task, Trajectory, utcnow
+from agentevo.records import Experience, Observation, Task, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +60,6 @@ class MemoryRecall:
     recency_weight: float = 0.05
     template_bonus: float = 0.15
     untrusted_penalty: float = 0.05
-    record_usage: bool = True
-    curator: Curator | None = None
-    _usage_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def query_text(self, task: Task, observation: Observation) -> str:
         obs = observation.text.strip()
@@ -121,19 +117,6 @@ class MemoryRecall:
                 out.notes.append(note(r.item))
             out.retrieved.append(r.item.id)
         return out
-
-    def on_episode_end(self, trajectory: Trajectory) -> None:
-        if not self.record_usage:
-            return
-        curator = self.curator or Curator(self.store)
-        with self._usage_lock:  # read-modify-write of the counts: one episode at a time
-            changes = curator.usage(trajectory)
-            self.store.apply(
-                changes,
-                message=f"usage of episode {trajectory.id}",
-                source="usage",
-                source_run=trajectory.run_id,
-            )
 
 
 def note(exp: Experience) -> str:

@@ -154,6 +154,8 @@ def parse_spec(name: str) -> tuple[str, Path | None]:
 class EmbeddedModel:
     """SmolLM2 in-process; greedy when temperature is 0, else sampled with a per-prompt seed."""
 
+    supports_tools = False  # offered tools are shown as text; replies call them as `call NAME {json}`
+
     def __init__(
         self,
         adapter: Path | None = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -14,11 +13,10 @@ from rich.table import Table
 from agentevo.benchmarks import Suite, suite_for
 from agentevo.config import RunConfig, load_run_config, workspace_dir
 from agentevo.console import err, out, percent, print_json
-from agentevo.errors import ConfigError, SuiteError
-from agentevo.records import Task
+from agentevo.errors import ConfigError
+from agentevo.runs.build import build_runner, ensure_writable, run_learners, select_tasks
 
 if TYPE_CHECKING:
-    from agentevo.runs.runner import Runner
     from agentevo.runs.summary import RunSummary
 
 runs_app = typer.Typer(help="List and inspect stored runs.", no_args_is_help=True)
@@ -33,45 +31,6 @@ DbOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-def memory_session(runner: Runner, cfg: RunConfig, workspace: Path) -> Any:
-    from agentevo.memory.learner import memory_session as session
-
-    return session(runner, cfg, workspace)
-
-
-def ensure_writable(workspace: Path) -> None:
-    """Fail before anything is written when the workspace cannot take a run."""
-    probe_dir = workspace / "runs" if (workspace / "runs").exists() else workspace
-    if not workspace.exists():
-        probe_dir = next((p for p in workspace.parents if p.exists()), Path("/"))
-    probe = probe_dir / f".agentevo-write-test-{os.getpid()}"
-    try:
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"workspace {workspace} is not writable ({exc.strerror})") from None
-
-
-def select_tasks(suite: Suite, cfg: RunConfig) -> list[Task]:
-    env = cfg.environment
-    tasks = suite.tasks(env.split)
-    if env.task_ids:
-        wanted = set(env.task_ids)
-        unknown = wanted - {t.id for t in tasks}
-        if unknown:
-            raise SuiteError(f"no task {sorted(unknown)[0]!r} in {suite.name}/{env.split}")
-        tasks = [t for t in tasks if t.id in wanted]
-    if cfg.run.shuffle:
-        import random
-
-        random.Random(cfg.run.seed).shuffle(tasks)
-    if env.limit is not None:
-        tasks = tasks[: env.limit]
-    if not tasks:
-        raise SuiteError(f"suite {suite.name} has no tasks in split {env.split!r}")
-    return tasks
 
 
 def summary_table(s: RunSummary) -> Table:
@@ -92,28 +51,14 @@ def summary_table(s: RunSummary) -> Table:
     return table
 
 
-def build_runner(cfg: RunConfig, suite: Suite, workspace: Path, db: str | None, *, json_mode: bool) -> Runner:
+def prepare(cfg: RunConfig, suite: Suite, workspace: Path, db: str | None) -> tuple[Any, Any]:
     """Checks that can fail (model, keys, servers) come before the first write to the workspace."""
     from agentevo.models import load_model
-    from agentevo.runs.runner import Runner
     from agentevo.runs.store import TrajectoryStore
 
     suite.check(cfg)
     model = load_model(cfg.model, cache_path=workspace / "runs" / "responses.db")
-    store = TrajectoryStore.for_workspace(workspace, db)
-    runner = Runner(
-        config=cfg,
-        workspace=workspace,
-        store=store,
-        model=model,
-        suite=suite,
-        show_progress=sys.stderr.isatty() or not json_mode,
-    )
-    if cfg.archive.enabled:
-        from agentevo.tools.wiring import attach_tools
-
-        attach_tools(runner)
-    return runner
+    return model, TrajectoryStore.for_workspace(workspace, db)
 
 
 def report(summary: RunSummary, json_mode: bool) -> None:
@@ -201,10 +146,12 @@ def run_command(
     cfg.environment.options = {**cfg.environment.options, **{k: v for k, v in extra.items() if v is not None}}
     suite_obj = suite_for(cfg)
     tasks = select_tasks(suite_obj, cfg)
-    runner = build_runner(cfg, suite_obj, ws, db, json_mode=json_mode)
-    with memory_session(runner, cfg, ws) as pins:
-        extra = {**pins, **({"archive_state": tools_state(cfg, ws)} if cfg.archive.enabled else {})}
-        manifest = runner.start(tasks, command=shlex.join(["agentevo", *sys.argv[1:]]), extra=extra or None)
+    model, store = prepare(cfg, suite_obj, ws, db)
+    with run_learners(cfg, ws, model) as (learners, pins):
+        runner = build_runner(
+            cfg, suite_obj, ws, model=model, store=store, learners=learners, show_progress=progress(json_mode)
+        )
+        manifest = runner.start(tasks, command=shlex.join(["agentevo", *sys.argv[1:]]), extra=pins or None)
         err.print(
             f"run {manifest.run_id}: {len(tasks)} tasks of {suite_obj.name}/{cfg.environment.split}, "
             f"model {runner.model.name}"
@@ -220,10 +167,8 @@ def on_off(flag: str, value: str | None) -> bool | None:
     return value == "on"
 
 
-def tools_state(cfg: RunConfig, workspace: Path) -> dict[str, int]:
-    from agentevo.tools.wiring import archive_state
-
-    return archive_state(cfg, workspace)
+def progress(json_mode: bool) -> bool:
+    return sys.stderr.isatty() or not json_mode
 
 
 def resume_command(run_id: str, workspace: Path, db: str | None, json_mode: bool) -> None:
@@ -233,10 +178,14 @@ def resume_command(run_id: str, workspace: Path, db: str | None, json_mode: bool
     manifest = store.manifest(run_id)
     cfg = RunConfig.model_validate(manifest.config)
     suite = suite_for(cfg)
-    runner = build_runner(cfg, suite, workspace, db, json_mode=json_mode)
+    model, store = prepare(cfg, suite, workspace, db)
     tasks = [t for t in suite.tasks("all") if t.id in set(manifest.task_ids)]
     err.print(f"resuming {run_id}")
-    with memory_session(runner, cfg, workspace):
+    with run_learners(cfg, workspace, model) as (learners, _pins):
+        shown = progress(json_mode)
+        runner = build_runner(
+            cfg, suite, workspace, model=model, store=store, learners=learners, show_progress=shown
+        )
         report(runner.execute(manifest, tasks), json_mode)
 
 

@@ -1,8 +1,14 @@
 """The runner: episodes of a suite in parallel (a thread pool, one environment per worker), each step and
 trajectory stored as it happens, a manifest that pins the run, a summary at the end.
 
+Learning plugs in at one point: the runner's `learners` (memory, tools, …) are asked what each episode
+should be shown before it starts, and — on the one "episode finished" channel, `episode_ended` — learn
+from each stored trajectory (unless the caller replaces that channel with `on_episode_end`, as the
+evolution loop does to label trajectories first).
+
 One failing episode never ends a run: it is stored with outcome `error`. Ctrl-C stops every episode at its
-next step boundary and leaves the run resumable (`agentevo run --resume RUN_ID`).
+next step boundary and leaves the run resumable (`agentevo run --resume RUN_ID`): an interrupted episode
+replays the steps it had stored.
 """
 
 from __future__ import annotations
@@ -24,12 +30,12 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agentevo.agent.episode import open_checkpointer, run_episode
-from agentevo.agent.graph import Episode, NoRecall
+from agentevo.agent.episode import run_episode
+from agentevo.agent.graph import Episode
 from agentevo.benchmarks import EnvContext, Suite
 from agentevo.config import RunConfig
 from agentevo.errors import Cancelled
-from agentevo.protocols import Environment, Hooks, Model, Recaller
+from agentevo.protocols import Environment, Learner, Model
 from agentevo.records import RunManifest, Step, Task, Trajectory
 from agentevo.runs.store import TrajectoryStore
 from agentevo.runs.summary import RunSummary, summarise
@@ -77,18 +83,11 @@ def seeded(task: Task, seed: int, run_id: str, eid: str) -> Task:
 class StoreHooks:
     """Writes every step to the store the moment it is taken."""
 
-    def __init__(self, store: TrajectoryStore, extra: Sequence[Hooks] = ()) -> None:
+    def __init__(self, store: TrajectoryStore) -> None:
         self.store = store
-        self.extra = list(extra)
 
     def on_step(self, episode_id: str, step: Step) -> None:
         self.store.add_step(episode_id, step)
-        for hook in self.extra:
-            hook.on_step(episode_id, step)
-
-    def on_episode_end(self, trajectory: Trajectory) -> None:
-        for hook in self.extra:
-            hook.on_episode_end(trajectory)
 
 
 @dataclass
@@ -98,16 +97,14 @@ class Runner:
     store: TrajectoryStore
     model: Model
     suite: Suite
-    recaller: Recaller = field(default_factory=NoRecall)
-    hooks: Sequence[Hooks] = ()
+    learners: Sequence[Learner] = ()
     console: Console = field(default_factory=lambda: Console(stderr=True))
     show_progress: bool = True
     cancel: threading.Event = field(default_factory=threading.Event)
-    on_trajectory: Callable[[Trajectory], None] | None = None
+    on_episode_end: Callable[[Trajectory], None] | None = None  # replaces the learners' learning
 
     def __post_init__(self) -> None:
         self.runs_dir = self.workspace / "runs"
-        self.checkpointer = open_checkpointer(self.runs_dir / "checkpoints.db")
         self._local = threading.local()
         self._envs: list[Environment] = []
         self._envs_lock = threading.Lock()
@@ -216,13 +213,14 @@ class Runner:
                 env=env,
                 model=self.model,
                 limits=self.config.limits,
-                recaller=self.recaller,
-                hooks=StoreHooks(self.store, self.hooks),
+                learners=self.learners,
+                hooks=StoreHooks(self.store),
                 cancel=self.cancel,
                 prompt_set=self.suite.prompt_set,
                 seed=seed,
             )
-            traj = run_episode(task, ep, episode_id=eid, run_id=run_id, checkpointer=self.checkpointer)
+            done = self.store.steps(eid)  # an interrupted attempt's steps, replayed before going on
+            traj = run_episode(task, ep, episode_id=eid, run_id=run_id, done=done)
         except Cancelled:
             return None
         except Exception as exc:  # one broken episode must not end the run
@@ -238,10 +236,17 @@ class Runner:
             )
             self.discard_env()
         self.store.save_trajectory(traj, sample=sample)
-        self.checkpointer.delete_thread(eid)
-        if self.on_trajectory is not None:
-            self.on_trajectory(traj)
+        self.episode_ended(traj)
         return traj
+
+    def episode_ended(self, traj: Trajectory) -> None:
+        """The one "episode finished" channel: every learner learns from the stored trajectory, in order
+        (or the caller's `on_episode_end` takes it instead)."""
+        if self.on_episode_end is not None:
+            self.on_episode_end(traj)
+            return
+        for learner in self.learners:
+            learner.learn(traj)
 
     # --- one environment per worker thread ------------------------------------------------------------
     def env(self) -> Environment:

@@ -1,21 +1,17 @@
-"""Tools in a run (`agentevo run --tools on`, or `archive.enabled: true`): archived tools are offered to every
-episode, and each successful episode may add one."""
+"""Opening the tool archive for a run (`agentevo run --tools on`, or `archive.enabled: true`): its settings,
+its LLM synthesiser, and its state for the run manifest. The learner itself is agentevo.tools.learner."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentevo.agent.graph import NoRecall
-from agentevo.agent.recall import CombinedRecall
 from agentevo.tools.archive import FileToolArchive
-from agentevo.tools.learn import ToolLearner, chain
-from agentevo.tools.recall import ToolRecall
 from agentevo.tools.replay import SuiteEnvs
 from agentevo.tools.settings import ArchiveSettings
 
 if TYPE_CHECKING:
     from agentevo.config import RunConfig
-    from agentevo.runs.runner import Runner
 
 
 def settings_for(cfg: RunConfig) -> ArchiveSettings:
@@ -25,23 +21,11 @@ def settings_for(cfg: RunConfig) -> ArchiveSettings:
     return ArchiveSettings.from_options(options)
 
 
-def attach_tools(runner: Runner, *, model: Any = None) -> FileToolArchive:
-    """Offer archived tools to the runner's episodes and learn tools from its successes."""
-    cfg = runner.config
+def open_archive(cfg: RunConfig, folder: Path, **kw: Any) -> FileToolArchive:
+    """The archive of a workspace (or a condition's folder), with replays in environments made like the
+    run's own."""
     settings = settings_for(cfg)
-    archive = FileToolArchive.for_workspace(runner.workspace, settings, envs=SuiteEnvs(runner.workspace, cfg))
-    recall = ToolRecall(archive, k=cfg.archive.k)
-    runner.recaller = (
-        recall if isinstance(runner.recaller, NoRecall) else CombinedRecall([runner.recaller, recall])
-    )
-    if settings.synthesiser != "off":
-        learner = ToolLearner(
-            archive,
-            compiler=settings.synthesiser in ("compiler", "both"),
-            synthesiser=llm_synthesiser(archive, settings, model or runner.model),
-        )
-        runner.on_trajectory = chain(runner.on_trajectory, learner)
-    return archive
+    return FileToolArchive.for_workspace(folder, settings, envs=SuiteEnvs(folder, cfg), **kw)
 
 
 def llm_synthesiser(archive: FileToolArchive, settings: ArchiveSettings, run_model: Any) -> Any:

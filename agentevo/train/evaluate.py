@@ -126,7 +126,7 @@ def evaluate_adapter(
     from agentevo.benchmarks import get_suite
     from agentevo.config import load_run_config
     from agentevo.models.local import parse_spec
-    from agentevo.runs.commands import ensure_writable
+    from agentevo.runs.build import ensure_writable
     from agentevo.runs.store import TrajectoryStore
 
     parse_spec(request.adapter_model)  # a missing or foreign folder fails here, before any run is stored
@@ -182,13 +182,11 @@ def run_arm(
     progress: bool,
 ) -> Arm:
     from agentevo.models import load_model
-    from agentevo.runs.runner import Runner
+    from agentevo.runs.build import build_runner
 
     arm_cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"name": model_name})})
     model = model or load_model(arm_cfg.model, cache_path=workspace / "runs" / "responses.db")
-    runner = Runner(
-        config=arm_cfg, workspace=workspace, store=store, model=model, suite=suite, show_progress=progress
-    )
+    runner = build_runner(arm_cfg, suite, workspace, model=model, store=store, show_progress=progress)
     manifest = runner.start(tasks, command=shlex.join(["agentevo", *sys.argv[1:]]), kind="eval")
     summary = runner.execute(manifest, tasks)
     if summary.status == "interrupted":

@@ -2,10 +2,10 @@
 
 import pytest
 
-from agentevo.agent.episode import open_checkpointer, run_episode
+from agentevo.agent.episode import run_episode
 from agentevo.agent.graph import Episode
 from agentevo.config import LimitsConfig
-from agentevo.protocols import Recollection
+from agentevo.protocols import Change, Recollection
 from agentevo.records import Observation, ToolSpec
 from agentevo.testing import ScriptedModel
 from tests.helpers import code_env, episode, humaneval_task, solution
@@ -78,6 +78,8 @@ def test_experience_is_shown_as_demonstration_turns(env):
     task = humaneval_task(TASK_ID)
 
     class Recall:
+        name = "recall"
+
         def recall(self, task, observation):
             return Recollection(
                 demonstrations=[
@@ -87,12 +89,11 @@ def test_experience_is_shown_as_demonstration_turns(env):
                 retrieved=["mem-1"],
             )
 
-        def on_episode_end(self, trajectory):
-            self.seen = trajectory
+        def learn(self, trajectory):
+            return Change(self.name)
 
-    recall = Recall()
     model = ScriptedModel([solution(task)])
-    ep = Episode(env=env, model=model, recaller=recall)
+    ep = Episode(env=env, model=model, learners=[Recall()])
     traj = run_episode(task, ep, episode_id="e7")
     roles = [m["role"] for m in model.calls[0].messages]
     assert roles == [
@@ -106,7 +107,6 @@ def test_experience_is_shown_as_demonstration_turns(env):
     assert model.calls[0].messages[3]["content"] == "Solve: add two numbers"
     assert "Check every pair." in model.calls[0].messages[-1]["content"]
     assert traj.steps[0].retrieved == ("mem-1",)
-    assert recall.seen.id == traj.id
 
 
 def test_offered_tools_are_called_through_their_handlers(env):
@@ -118,16 +118,18 @@ def test_offered_tools_are_called_through_their_handlers(env):
         return environment.step(environment.parse_action(solution(task)))
 
     class Recall:
+        name = "tools"
+
         def recall(self, task, observation):
             return Recollection(
                 tools=[ToolSpec(name="solve_it", description="Solves it.")], handlers={"solve_it": handler}
             )
 
-        def on_episode_end(self, trajectory):
-            pass
+        def learn(self, trajectory):
+            return Change(self.name)
 
     model = ScriptedModel(['call solve_it {"hint": 1}'])
-    traj = run_episode(task, Episode(env=env, model=model, recaller=Recall()), episode_id="e8")
+    traj = run_episode(task, Episode(env=env, model=model, learners=[Recall()]), episode_id="e8")
     assert traj.outcome == "success" and calls == [{"tool": "solve_it", "args": {"hint": 1}}]
     assert "solve_it" in model.calls[0].messages[-1]["content"]
 
@@ -141,12 +143,16 @@ def test_model_errors_become_steps_not_crashes(env):
     assert traj.steps[0].error == "model error: timed out" and traj.outcome == "success"
 
 
-def test_an_interrupted_episode_resumes_from_its_checkpoint(tmp_path, env):
+def test_an_interrupted_episode_resumes_from_its_stored_steps(env):
     from agentevo.errors import Cancelled
 
     task = humaneval_task(TASK_ID)
-    saver = open_checkpointer(tmp_path / "cp.db")
     wrong = "```python\ndef has_close_elements(numbers, threshold):\n    return None\n```"
+    stored = []
+
+    class Store:
+        def on_step(self, episode_id, step):
+            stored.append(step)
 
     class CancelAfterFirst(ScriptedModel):
         def complete(self, *args, **kwargs):
@@ -154,14 +160,16 @@ def test_an_interrupted_episode_resumes_from_its_checkpoint(tmp_path, env):
             ep.cancel.set()
             return reply
 
-    ep = episode(env, CancelAfterFirst([wrong]), max_steps=4)
+    ep = Episode(env=env, model=CancelAfterFirst([wrong]), limits=LimitsConfig(max_steps=4), hooks=Store())
     with pytest.raises(Cancelled):
-        run_episode(task, ep, episode_id="e10", checkpointer=saver)
+        run_episode(task, ep, episode_id="e10")
+    assert len(stored) == 1 and "failed its tests" in stored[0].observation.text
     second = ScriptedModel([solution(task)])
     fresh = Episode(env=code_env(), model=second, limits=LimitsConfig(max_steps=4))
-    traj = run_episode(task, fresh, episode_id="e10", checkpointer=saver)
+    traj = run_episode(task, fresh, episode_id="e10", done=stored)
     assert [s.index for s in traj.steps] == [0, 1] and traj.outcome == "success"
     assert second.calls[0].messages[-2]["content"] == wrong  # the resumed model sees the first attempt
+    assert "failed its tests" in second.calls[0].messages[-1]["content"]
     fresh.env.close()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from agentevo.benchmarks import get_suite, stable_split, suite_split
@@ -31,7 +33,7 @@ def test_validation_is_carved_from_train_so_the_test_split_did_not_move():
 
 def test_miniwob_splits_draw_from_disjoint_seed_ranges():
     offsets = sorted(SEED_OFFSETS.values())
-    assert offsets[0] == 0 and all(b - a >= 1_000_000 for a, b in zip(offsets, offsets[1:], strict=False))
+    assert offsets[0] == 0 and all(b - a >= 1_000_000 for a, b in itertools.pairwise(offsets))
 
 
 def test_templates_held_out_for_validation_get_no_practice_instances():

@@ -6,12 +6,12 @@ import sys
 
 from agentevo.benchmarks import get_suite
 from agentevo.config import RunConfig
-from agentevo.memory.learner import MemoryLearner, attach, memory_session
+from agentevo.memory.learner import MemoryLearner
 from agentevo.memory.store import ExperienceStore
-from agentevo.runs.runner import Runner
+from agentevo.runs.build import build_runner
 from agentevo.runs.store import TrajectoryStore
 from agentevo.testing import FunctionModel
-from tests.helpers import solution
+from tests.helpers import run_with_learners, solution
 
 TASKS = get_suite("humaneval").tasks("test")[:4]
 
@@ -33,23 +33,17 @@ def config(**memory):
     )
 
 
-def runner_for(workspace, cfg, model=None):
-    return Runner(
-        config=cfg,
-        workspace=workspace,
-        store=TrajectoryStore.for_workspace(workspace),
-        model=model or FunctionModel(solver),
-        suite=get_suite("humaneval"),
-        show_progress=False,
-    )
+def run(workspace, cfg, model=None, tasks=TASKS):
+    summary, runner = run_with_learners(cfg, workspace, model or FunctionModel(solver), SUITE, tasks)
+    return runner.store.manifest(summary.run_id), runner
+
+
+SUITE = get_suite("humaneval")
 
 
 def test_a_run_with_memory_learns_from_every_episode_with_provenance_and_one_commit_each(workspace):
     cfg = config()
-    runner = runner_for(workspace, cfg)
-    with memory_session(runner, cfg, workspace) as pins:
-        manifest = runner.start(TASKS, extra=pins)
-        runner.execute(manifest, TASKS)
+    manifest, runner = run(workspace, cfg)
     assert manifest.memory_commit is None  # the memory was empty when the run began
     episodes = {e.id for e in runner.store.episodes(manifest.run_id)}
     with ExperienceStore.for_workspace(workspace, mode="read") as store:
@@ -64,10 +58,7 @@ def test_a_run_with_memory_learns_from_every_episode_with_provenance_and_one_com
     assert kinds == {t.id: ("workflow" if int(t.id.split("/")[1]) % 2 == 0 else "pitfall") for t in TASKS}
 
     model = FunctionModel(solver)
-    second = runner_for(workspace, cfg, model)
-    with memory_session(second, cfg, workspace) as pins:
-        manifest2 = second.start(TASKS, extra=pins)
-        second.execute(manifest2, TASKS)
+    manifest2, _ = run(workspace, cfg, model)
     assert manifest2.memory_commit == commits[0].id
     shown = [c.messages for c in model.calls]
     assert sum(any("Hint from past experience" in m["content"] for m in msgs) for msgs in shown) >= 2
@@ -82,20 +73,22 @@ def test_a_broken_reflector_never_ends_the_run(workspace):
             raise RuntimeError("reflector bug")
 
     cfg = config()
-    runner = runner_for(workspace, cfg)
+    model = FunctionModel(solver)
     with ExperienceStore.for_workspace(workspace, embedder="hash:64") as store:
-        learner = attach(runner, cfg, store)
-        runner.on_trajectory = MemoryLearner(store, Broken(), learner.curator)
+        working = MemoryLearner.for_config(cfg, store, model)
+        broken = MemoryLearner(store, Broken(), working.curator, working.retrieval)
+        trajectories = TrajectoryStore.for_workspace(workspace)
+        runner = build_runner(
+            cfg, SUITE, workspace, model=model, store=trajectories, learners=[broken], show_progress=False
+        )
         summary = runner.execute(runner.start(TASKS), TASKS)
-        assert summary.episodes == 4 and runner.on_trajectory.failures == 4
+        assert summary.episodes == 4 and broken.failures == 4
 
 
 def test_memory_off_leaves_no_memory_store(workspace):
     cfg = config(enabled=False)
-    runner = runner_for(workspace, cfg)
-    with memory_session(runner, cfg, workspace) as pins:
-        runner.execute(runner.start(TASKS[:1], extra=pins), TASKS[:1])
-    assert pins == {} and not (workspace / "memory_store").exists()
+    manifest, _ = run(workspace, cfg, tasks=TASKS[:1])
+    assert manifest.memory_commit is None and not (workspace / "memory_store").exists()
 
 
 def test_the_memory_flag_takes_on_or_off(workspace):

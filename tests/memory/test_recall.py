@@ -47,6 +47,10 @@ def copier(messages, tools):
     return messages[-2]["content"]
 
 
+def learner_of(store):
+    return MemoryLearner(store, WorkflowReflector(), Curator(store), MemoryRecall(store))
+
+
 @pytest.fixture
 def env():
     e = code_env()
@@ -55,15 +59,13 @@ def env():
 
 
 def test_retrieval_changes_what_the_agent_is_shown_on_a_second_instance_of_the_same_template(store, env):
-    curator = Curator(store)
-    recall = MemoryRecall(store, record_usage=False, curator=curator)
-    learner = MemoryLearner(store, WorkflowReflector(), curator)
+    learner = MemoryLearner(store, WorkflowReflector(), Curator(store), MemoryRecall(store))
     first, second = scale_task(12), scale_task(15)
 
     t1 = run_episode(
-        first, Episode(env=env, model=FunctionModel(solver), recaller=recall), episode_id="r:s12#0"
+        first, Episode(env=env, model=FunctionModel(solver), learners=[learner]), episode_id="r:s12#0"
     )
-    learner(t1)
+    learner.learn(t1)
     [workflow] = store.items()
     assert t1.outcome == "success" and workflow.kind == "workflow" and "{name}" in workflow.description
 
@@ -72,14 +74,14 @@ def test_retrieval_changes_what_the_agent_is_shown_on_a_second_instance_of_the_s
     assert t_blind.outcome != "success"  # the built-in demonstration alone does not solve it
 
     model = FunctionModel(copier)
-    t2 = run_episode(second, Episode(env=env, model=model, recaller=recall), episode_id="r:s15#0")
+    t2 = run_episode(second, Episode(env=env, model=model, learners=[learner]), episode_id="r:s15#0")
     shown = model.calls[0].messages
     assert len(shown) == len(blind.calls[0].messages) + 2  # one more demonstration pair
     assert shown[-3] == {"role": "user", "content": second.instruction}  # rewritten for this instance
     assert "return [v * 15 for v in values]" in shown[-2]["content"] and "12" not in shown[-2]["content"]
     assert t2.outcome == "success" and t2.steps[0].retrieved == (workflow.id,)
 
-    learner(t2)
+    learner.learn(t2)
     assert store.get(workflow.id).stats.model_dump() == {"retrieved": 1, "helped": 1, "hurt": 0}
 
 
@@ -116,14 +118,19 @@ def test_items_of_the_same_template_and_items_that_helped_rank_first(store):
     assert got.retrieved[:2] == ["same", "helpful"]
 
 
-def test_on_its_own_recall_counts_what_helped_and_what_hurt(store):
+def test_learning_counts_what_the_shown_items_helped_and_hurt(store):
     store.add([insight("Check the empty input.", id="a")])
     store.commit()
-    recall = MemoryRecall(store)
-    recall.on_episode_end(trajectory("t", [step(0, "x", "ok", done=True, retrieved=("a",))]))
-    recall.on_episode_end(trajectory("t", [step(0, "x", "no", retrieved=("a", "tool-x"))], outcome="failure"))
+
+    class Nothing:
+        def reflect(self, trajectory, known=()):
+            return []
+
+    learner = MemoryLearner(store, Nothing(), Curator(store), MemoryRecall(store))
+    learner.learn(trajectory("t", [step(0, "x", "ok", done=True, retrieved=("a",))]))
+    learner.learn(trajectory("t", [step(0, "x", "no", retrieved=("a", "tool-x"))], outcome="failure"))
     assert store.get("a").stats.model_dump() == {"retrieved": 2, "helped": 1, "hurt": 1}
-    assert store.log()[0].source == "usage"
+    assert len(learner.commits) == 2
 
 
 def test_scope_keeps_other_suites_out(store):
@@ -138,7 +145,7 @@ def test_scope_keeps_other_suites_out(store):
 def test_an_empty_memory_offers_nothing_and_the_episode_runs_as_without_it(store, env):
     task = scale_task(21)
     model = ScriptedModel([solver([{"content": task.instruction}], [])])
-    ep = Episode(env=env, model=model, recaller=MemoryRecall(store), limits=LimitsConfig(max_steps=1))
+    ep = Episode(env=env, model=model, learners=[learner_of(store)], limits=LimitsConfig(max_steps=1))
     traj = run_episode(task, ep, episode_id="e")
     assert traj.outcome == "success" and traj.steps[0].retrieved == ()
 
@@ -156,6 +163,6 @@ def test_a_broken_ledger_never_breaks_the_episode(tmp_path, env):
     (tmp_path / "m" / "memory.db").write_bytes(b"not a database " * 100)
     task = scale_task(31)
     model = ScriptedModel([solver([{"content": task.instruction}], [])])
-    traj = run_episode(task, Episode(env=env, model=model, recaller=MemoryRecall(store)), episode_id="e")
+    traj = run_episode(task, Episode(env=env, model=model, learners=[learner_of(store)]), episode_id="e")
     assert traj.outcome == "success" and traj.steps[0].retrieved == ()
     store.close()

@@ -10,14 +10,12 @@ import pytest
 from agentevo.benchmarks import get_suite
 from agentevo.config import RunConfig
 from agentevo.records import ModelReply, Observation, ToolCall
-from agentevo.runs.runner import Runner
-from agentevo.runs.store import TrajectoryStore
 from agentevo.testing import FunctionModel
 from agentevo.tools.archive import FileToolArchive
 from agentevo.tools.execute import ToolExecutor
 from agentevo.tools.folder import content_hash
-from agentevo.tools.wiring import attach_tools, settings_for
-from tests.helpers import solution
+from agentevo.tools.wiring import settings_for
+from tests.helpers import run_with_learners, solution
 from tests.tools.helpers import BACKEND
 
 TASK_ID = "HumanEval/0"
@@ -39,18 +37,7 @@ def scripted_run(workspace, model):
     cfg = run_config()
     suite = get_suite("humaneval")
     tasks = [t for t in suite.tasks("all") if t.id == TASK_ID]
-    runner = Runner(
-        config=cfg,
-        workspace=workspace,
-        store=TrajectoryStore.for_workspace(workspace),
-        model=model,
-        suite=suite,
-        show_progress=False,
-    )
-    archive = attach_tools(runner)
-    summary = runner.execute(runner.start(tasks), tasks)
-    archive.close()
-    return summary, runner
+    return run_with_learners(cfg, workspace, model, suite, tasks)
 
 
 def solver():

@@ -11,12 +11,11 @@ import pytest
 
 from agentevo.benchmarks import get_suite
 from agentevo.config import RunConfig
-from agentevo.runs.runner import Runner
-from agentevo.runs.store import TrajectoryStore
 from agentevo.testing import FunctionModel, last_user_text
 from agentevo.tools.archive import FileToolArchive
 from agentevo.tools.execute import ToolExecutor
-from agentevo.tools.wiring import attach_tools, settings_for
+from agentevo.tools.wiring import settings_for
+from tests.helpers import run_with_learners
 from tests.tools.helpers import BACKEND
 
 PAGES = ("click-button", "enter-text", "login-user")
@@ -75,17 +74,7 @@ def learned(tmp_path_factory):
     ws = tmp_path_factory.mktemp("miniwob-tools")
     suite = get_suite("miniwob-lite")
     tasks = [t for t in suite.tasks("all") if t.id in {f"{p}/train" for p in LEARNED}]
-    runner = Runner(
-        config=config(),
-        workspace=ws,
-        store=TrajectoryStore.for_workspace(ws),
-        model=FunctionModel(reply),
-        suite=suite,
-        show_progress=False,
-    )
-    archive = attach_tools(runner)
-    summary = runner.execute(runner.start(tasks), tasks)
-    archive.close()
+    summary, _ = run_with_learners(config(), ws, FunctionModel(reply), suite, tasks)
     assert summary.successes == len(LEARNED)
     return ws
 
@@ -155,17 +144,7 @@ def test_a_later_episode_is_offered_the_macro_and_solves_the_page_in_one_call(le
 
     suite = get_suite("miniwob-lite")
     tasks = [t for t in suite.tasks("all") if t.id == "click-button/test"]  # held-out seeds
-    runner = Runner(
-        config=config(),
-        workspace=learned,
-        store=TrajectoryStore.for_workspace(learned),
-        model=FunctionModel(caller),
-        suite=suite,
-        show_progress=False,
-    )
-    archive = attach_tools(runner)
-    summary = runner.execute(runner.start(tasks), tasks)
-    archive.close()
+    summary, runner = run_with_learners(config(), learned, FunctionModel(caller), suite, tasks)
     traj = next(runner.store.trajectories([summary.run_id]))
     assert calls == [True] and traj.outcome == "success" and len(traj.steps) == 1
     assert traj.steps[0].action.args == {

@@ -14,13 +14,13 @@ from agentevo.benchmarks import os as os_suite
 from agentevo.config import RunConfig
 from agentevo.envs.sandbox import Limits, open_sandbox
 from agentevo.records import Action
-from agentevo.runs.runner import Runner
 from agentevo.runs.store import TrajectoryStore
 from agentevo.testing import ScriptedModel
 from agentevo.tools import lifecycle
 from agentevo.tools.archive import FileToolArchive
 from agentevo.tools.execute import ToolExecutor
-from agentevo.tools.wiring import attach_tools, settings_for
+from agentevo.tools.wiring import settings_for
+from tests.helpers import run_with_learners
 from tests.tools.helpers import BACKEND
 
 pytestmark = pytest.mark.skipif(BACKEND == "local", reason="the os suite needs an isolating sandbox")
@@ -64,17 +64,7 @@ def workspace(tmp_path_factory, os_tasks):
     _copy, tasks = os_tasks
     ws = tmp_path_factory.mktemp("os-tools")
     sources = [tasks[i] for i in SOURCES]
-    runner = Runner(
-        config=config(),
-        workspace=ws,
-        store=TrajectoryStore.for_workspace(ws),
-        model=reference_model(sources),
-        suite=get_suite("os"),
-        show_progress=False,
-    )
-    archive = attach_tools(runner)
-    summary = runner.execute(runner.start(sources), sources)
-    archive.close()
+    summary, _ = run_with_learners(config(), ws, reference_model(sources), get_suite("os"), sources)
     assert summary.successes == 2
     return ws
 
@@ -195,7 +185,6 @@ def test_script():
 
 
 def test_an_llm_proposed_shell_tool_is_replayed_before_it_is_registered(workspace):
-    from agentevo.runs.store import TrajectoryStore
     from agentevo.tools.synth import LLMSynthesiser
 
     source = next(

@@ -12,7 +12,7 @@ import pytest
 from agentevo.benchmarks import get_suite
 from agentevo.config import RunConfig
 from agentevo.envs.sandbox.bwrap import available
-from agentevo.protocols import Recollection
+from agentevo.protocols import Change, Recollection
 from agentevo.records import Observation, Task, ToolSpec
 from agentevo.runs.runner import Runner
 from agentevo.runs.store import TrajectoryStore
@@ -44,6 +44,8 @@ class Runs:
 
 
 class Recall:
+    name = "recall"
+
     def recall(self, task: Task, observation: Observation) -> Recollection:
         def show_tests(action, env):
             return Observation(text=task.meta["tests"][:200])
@@ -56,8 +58,8 @@ class Recall:
             retrieved=["mem-1", "tool:show_tests"],
         )
 
-    def on_episode_end(self, trajectory) -> None:
-        pass
+    def learn(self, trajectory) -> Change:
+        return Change(self.name)
 
 
 def task_index(task: Task) -> int:
@@ -86,7 +88,7 @@ def find(tasks: list[Task], text: str) -> Task | None:
     return next((t for t in tasks if t.instruction in text), None)
 
 
-def make_run(workspace: Path, store: TrajectoryStore, tasks: list[Task], model, recaller=None) -> str:
+def make_run(workspace: Path, store: TrajectoryStore, tasks: list[Task], model, learner=None) -> str:
     backend = "bwrap" if available() else "local"
     cfg = RunConfig.model_validate(
         {"sandbox": {"backend": backend}, "limits": {"max_steps": 3}, "run": {"concurrency": 2}}
@@ -98,7 +100,7 @@ def make_run(workspace: Path, store: TrajectoryStore, tasks: list[Task], model, 
         model=model,
         suite=get_suite("humaneval"),
         show_progress=False,
-        **({"recaller": recaller} if recaller else {}),
+        learners=[learner] if learner else [],
     )
     manifest = runner.start(tasks)
     runner.execute(manifest, tasks)

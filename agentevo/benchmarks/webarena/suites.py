@@ -58,7 +58,7 @@ def check_run(suite: Suite, cfg: RunConfig, variables: Mapping[str, str]) -> Non
     """Before anything runs: options valid, every site URL the selected tasks need set, login files there.
     The resolved flavour and judge go into the options, so the run manifest records them."""
     from agentevo.benchmarks.webarena.evaluators.judge import RULE
-    from agentevo.runs.commands import select_tasks
+    from agentevo.runs.build import select_tasks
 
     options = web_options(cfg.environment.options)
     tasks = select_tasks(suite, cfg)

@@ -1,4 +1,5 @@
-"""One learner per ablation condition: its own memory store and tool archive in its own folder.
+"""One training run of an ablation condition: its own memory store and tool archive in its own folder, and
+the learners (agentevo.protocols.Learner) its episodes get.
 
     none            nothing is learned; episodes see only the task
     memory          experience memory (reflect → curate → commit), recalled as demonstrations and notes
@@ -19,11 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentevo.agent.graph import NoRecall
-from agentevo.agent.recall import CombinedRecall
 from agentevo.config import RunConfig
 from agentevo.errors import ConfigError
-from agentevo.protocols import Model, Recaller
+from agentevo.protocols import Learner, Model
 from agentevo.records import Trajectory
 
 log = logging.getLogger(__name__)
@@ -54,9 +53,8 @@ class ConditionLearner:
     replay_judge: Any = None  # label-free runs: the judge decides whether a tool's replay succeeded
     memory: Any = None  # ExperienceStore
     archive: Any = None  # FileToolArchive
-    _memory_learner: Any = None
-    _tool_learner: Any = None
-    registered: list[str] = field(default_factory=list)
+    live: list[Learner] = field(default_factory=list)  # what training episodes recall from and feed
+    frozen: list[Learner] = field(default_factory=list)  # what evaluations recall from; they learn nothing
 
     @property
     def uses_memory(self) -> bool:
@@ -71,81 +69,33 @@ class ConditionLearner:
         return self.uses_memory or self.uses_tools
 
     def open(self) -> ConditionLearner:
+        from agentevo.memory.learner import MemoryLearner
+        from agentevo.memory.store import ExperienceStore
+        from agentevo.tools.learner import ToolLearner
+        from agentevo.tools.wiring import open_archive
+
         self.folder.mkdir(parents=True, exist_ok=True)
+        cfg, opts = self.config, self.config.memory.options
         if self.uses_memory:
-            self.open_memory()
+            self.memory = ExperienceStore.for_workspace(
+                self.folder, url=opts.get("url"), embedder=opts.get("embedder"), mode="write"
+            )
+            for frozen, into in ((False, self.live), (True, self.frozen)):
+                into.append(MemoryLearner.for_config(cfg, self.memory, self.model, frozen=frozen))
         if self.uses_tools:
-            self.open_tools()
+            self.archive = open_archive(cfg, self.folder, replay_judge=self.replay_judge)
+            for frozen, into in ((False, self.live), (True, self.frozen)):
+                into.append(ToolLearner.for_config(cfg, self.archive, self.model, frozen=frozen))
         return self
 
-    def open_memory(self) -> None:
-        from agentevo.memory.curator import Curator
-        from agentevo.memory.learner import MemoryLearner, make_reflector
-        from agentevo.memory.store import ExperienceStore
-
-        opts = self.config.memory.options
-        self.memory = ExperienceStore.for_workspace(
-            self.folder, url=opts.get("url"), embedder=opts.get("embedder"), mode="write"
-        )
-        curator = Curator(
-            self.memory,
-            merge_threshold=float(opts.get("merge_threshold", 0.9)),
-            decay_after=int(opts.get("decay_after", 5)),
-            decay_below=float(opts.get("decay_below", 0.2)),
-            max_pitfalls=int(opts.get("max_pitfalls", 3)),
-        )
-        self._curator = curator
-        self._memory_learner = MemoryLearner(self.memory, make_reflector(self.config, self.model), curator)
-
-    def open_tools(self) -> None:
-        from agentevo.tools.archive import FileToolArchive
-        from agentevo.tools.learn import ToolLearner
-        from agentevo.tools.replay import SuiteEnvs
-        from agentevo.tools.wiring import llm_synthesiser, settings_for
-
-        settings = settings_for(self.config)
-        self.archive = FileToolArchive.for_workspace(
-            self.folder, settings, envs=SuiteEnvs(self.folder, self.config), replay_judge=self.replay_judge
-        )
-        synthesiser = llm_synthesiser(self.archive, settings, self.model)
-        self._tool_learner = ToolLearner(
-            self.archive, compiler=settings.synthesiser in ("compiler", "both"), synthesiser=synthesiser
-        )
-
-    # --- what episodes are shown ----------------------------------------------------------------------
-    def recaller(self, *, frozen: bool) -> Recaller:
-        parts: list[Recaller] = []
-        if self.memory is not None:
-            from agentevo.memory.recall import MemoryRecall
-
-            opts = self.config.memory.options
-            parts.append(
-                MemoryRecall(
-                    self.memory,
-                    k=self.config.memory.k,
-                    token_budget=self.config.memory.token_budget,
-                    min_similarity=float(opts.get("min_similarity", 0.55)),
-                    record_usage=False,
-                    curator=None if frozen else self._curator,
-                )
-            )
-        if self.archive is not None:
-            from agentevo.tools.recall import ToolRecall
-
-            parts.append(ToolRecall(self.archive, k=self.config.archive.k, record=not frozen))
-        if not parts:
-            return NoRecall()
-        return parts[0] if len(parts) == 1 else CombinedRecall(parts)
+    def learners(self, *, frozen: bool) -> list[Learner]:
+        return self.frozen if frozen else self.live
 
     # --- learning ---------------------------------------------------------------------------------------
     def learn(self, trajectory: Trajectory) -> None:
-        """Feed one (labelled) training trajectory to memory and tools; never raises."""
-        if self._memory_learner is not None:
-            self._memory_learner.on_trajectory(trajectory)
-        if self._tool_learner is not None:
-            before = len(self._tool_learner.registered)
-            self._tool_learner(trajectory)
-            self.registered += [f"{t.name}@v{t.version}" for t in self._tool_learner.registered[before:]]
+        """Feed one (labelled) training trajectory to every live learner; learners never raise."""
+        for learner in self.live:
+            learner.learn(trajectory)
 
     # --- the gate -----------------------------------------------------------------------------------------
     def marker(self) -> dict[str, Any]:
