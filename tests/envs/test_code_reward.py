@@ -11,8 +11,19 @@ import time
 import pytest
 
 from agentevo.benchmarks import get_suite
+from agentevo.envs.code import CodeEnvironment
 from agentevo.envs.code_runner import decode, encode, parse
-from tests.helpers import code_env, humaneval_task, solution
+from agentevo.envs.sandbox import Limits, open_sandbox
+from tests.envs.conftest import needs_bwrap
+from tests.helpers import humaneval_task, solution
+
+# the real sandbox only: the `local` backend runs the solution as the host's user, which may be root with
+# CAP_SYS_PTRACE, and then nothing stops it from reading the runner's memory
+pytestmark = needs_bwrap
+
+
+def code_env(timeout_s: float) -> CodeEnvironment:
+    return CodeEnvironment(lambda: open_sandbox("bwrap", Limits(timeout_s=timeout_s)), timeout_s=timeout_s)
 
 
 def reply(code: str) -> str:
