@@ -9,6 +9,13 @@ running in the background), and `evaluation`: `match` (`{answer}` exact after st
 
 Check chains run as AgentBench runs them: params start as [answer]; each script gets all params as argv
 and its stdout is appended; any non-zero exit fails the task.
+
+The agent's commands cannot edit or pre-empt the checker: before the checks, every process the agent
+started (anything not running when the task was set up, nor descended from such a process) is killed, so
+nothing it left in the background can rewrite state, signal or trace the checks while they run. The checks
+run under `env -i` with a fixed PATH, HOME and locale, in `/` (not the agent-writable workdir), and Python
+checks as `python3 -I`, so neither files the agent drops into /work (`json.py`, a user-site
+`usercustomize.py`, `.pth` files) nor environment variables reach them.
 """
 
 from __future__ import annotations
@@ -40,6 +47,64 @@ FORMAT_HELP = (
 ACT = re.compile(r"Act:\s*(.+)")
 THINK = re.compile(r"Think:\s*(.+)")
 LANGUAGES = ("bash", "python")
+
+CHECK_ENV = ("PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent", "LANG=C.UTF-8", "LC_ALL=C.UTF-8")
+# Lists the sandbox's processes as `pid:starttime` (mode `list`) or kills every process that is neither in
+# the given list nor descended from one of them, nor this script or its ancestors (mode `kill`). pid 1 is
+# never killed and never counts as a kept ancestor: orphans are re-parented to it.
+PROCESSES = r"""
+import os, signal, sys, time
+
+def stat(pid):
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return fields[0], int(fields[1]), fields[19]
+
+def ancestors():
+    seen, pid = {os.getpid()}, os.getpid()
+    while pid > 1:
+        pid = stat(pid)[1]
+        seen.add(pid)
+    return seen
+
+def table():
+    procs = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                procs[int(name)] = stat(name)
+            except (OSError, IndexError, ValueError):
+                pass
+    return procs
+
+mode, keep = sys.argv[1], set(filter(None, sys.argv[2].split(",")))
+mine = ancestors()
+if mode == "list":
+    print(",".join(f"{pid}:{st[2]}" for pid, st in table().items() if pid not in mine and pid != 1))
+    sys.exit(0)
+for _ in range(100):
+    procs, victims = table(), []
+    for pid, (state, ppid, start) in procs.items():
+        if pid in mine or pid == 1 or state == "Z":
+            continue
+        cur, kept = pid, False
+        while cur > 1 and cur in procs and cur not in mine:
+            if f"{cur}:{procs[cur][2]}" in keep:
+                kept = True
+                break
+            cur = procs[cur][1]
+        if not kept:
+            victims.append(pid)
+    if not victims:
+        sys.exit(0)
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    time.sleep(0.01)
+sys.exit(1)
+"""
 
 Script = dict[str, str]
 
@@ -82,6 +147,18 @@ def script_argv(script: Script | str, params: Sequence[str] = ()) -> list[str]:
     raise EnvError(f"scripts in {language!r} are not supported (use bash or python)")
 
 
+def check_argv(script: Script | str, params: Sequence[str] = ()) -> list[str]:
+    """A check script as the checker runs it: clean environment, cwd `/`, Python isolated (`-I`)."""
+    argv = script_argv(script, params)
+    if argv[0] == "python3":
+        argv = ["python3", "-I", *argv[1:]]
+    return ["env", "-i", "-C", "/", *CHECK_ENV, *argv]
+
+
+def processes_argv(mode: str, keep: str = "") -> list[str]:
+    return ["env", "-i", "-C", "/", *CHECK_ENV, "python3", "-I", "-S", "-c", PROCESSES, mode, keep]
+
+
 def as_scripts(value: Any) -> list[Script | str]:
     if value is None:
         return []
@@ -98,6 +175,7 @@ class OSEnvironment:
         self.task: Task | None = None
         self.passed = False
         self.details: dict[str, Any] = {}
+        self.baseline = ""  # the processes the task's own scripts left running, as `pid:starttime,…`
 
     # --- episode ----------------------------------------------------------------------------------------
     def reset(self, task: Task) -> Observation:
@@ -114,6 +192,10 @@ class OSEnvironment:
             result = self.sandbox.exec(argv, timeout_s=self.timeout_s)
             if not result.ok:
                 raise EnvError(f"task {task.id}: start script failed: {failure(result)}")
+        listed = self.sandbox.exec(processes_argv("list"), timeout_s=self.timeout_s)
+        if not listed.ok:
+            raise EnvError(f"task {task.id}: could not list the sandbox's processes: {failure(listed)}")
+        self.baseline = listed.stdout.strip()
         return Observation(text=task.instruction)
 
     def parse_action(self, text: str) -> Action:
@@ -171,11 +253,16 @@ class OSEnvironment:
         self.details["evaluation"] = "check"
         params = [str(answer)]
         trace: list[dict[str, Any]] = self.details.setdefault("checks", [])
+        timeout = max(self.timeout_s, 30.0)
+        stopped = self.sandbox.exec(processes_argv("kill", self.baseline), timeout_s=timeout)
+        self.details["agent_processes_stopped"] = stopped.ok
+        if not stopped.ok:  # something of the agent's kept running: the checks could not be trusted
+            return False
         for script in scripts:
             script = example if script is None else script
             if script is None:
                 raise EnvError("a `null` check needs an `example` script")
-            result = self.sandbox.exec(script_argv(script, params), timeout_s=max(self.timeout_s, 30.0))
+            result = self.sandbox.exec(check_argv(script, params), timeout_s=timeout)
             trace.append({"exit_code": result.exit_code, "stdout": result.stdout[-200:]})
             if not result.ok:
                 return False

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agentevo.envs.web import actions as grammar
+from agentevo.envs.web import guard
 from agentevo.envs.web.axtree import AXNode, AXTree, build, visible_backend_ids
 from agentevo.envs.web.browser import BrowserThread, launch
 from agentevo.envs.web.options import WebOptions
@@ -193,6 +194,7 @@ class PlaywrightWebEnvironment:
         )
         self.context.set_default_timeout(opts.timeout_ms)
         self.context.set_default_navigation_timeout(opts.navigation_timeout_ms)
+        guard.install(self.context)
         self.context.on("page", self._watch)
         self.page = self.context.new_page()
         self.task, self.answer, self.stopped, self.steps = task, None, False, 0
@@ -217,7 +219,8 @@ class PlaywrightWebEnvironment:
             error = exc.message
         except Exception as exc:  # Playwright errors and timeouts: the agent sees them, the run goes on
             error = f"{action.name} failed: {first_line(exc)}"
-        self._after_action(pages_before, navigations_before, may_navigate(action))
+        refused = self._after_action(pages_before, navigations_before, may_navigate(action))
+        error = error or refused
         done, reward = self.driver.poll(self)
         extra = {"target": {"role": target.role, "name": target.name}} if target is not None else {}
         return self._observe(
@@ -257,7 +260,8 @@ class PlaywrightWebEnvironment:
         page.on("framenavigated", finished)
         page.on("requestfailed", lambda r: r.is_navigation_request() and finished(r))
 
-    def _after_action(self, pages_before: int, navigations_before: int, may_navigate: bool) -> None:
+    def _after_action(self, pages_before: int, navigations_before: int, may_navigate: bool) -> str | None:
+        """Follow new tabs, wait for the page to load; a page that reached a blocked URL is left (why)."""
         if may_navigate:
             self._await_navigation(navigations_before)
         pages = self.context.pages
@@ -271,6 +275,13 @@ class PlaywrightWebEnvironment:
             log.debug("page did not finish loading", exc_info=True)
         if self.options.settle_ms:
             self.page.wait_for_timeout(self.options.settle_ms)
+        refused = guard.leave_blocked_pages(list(self.context.pages))
+        if refused is not None:
+            if self.page.is_closed():
+                rest = self.context.pages
+                self.switch_to(rest[-1] if rest else self.context.new_page())
+            return f"that page cannot be opened: {refused}"
+        return None
 
     def _await_navigation(self, before: int) -> None:
         """A click or Enter may start a navigation a moment later: give it `navigation_grace_ms` to
@@ -302,7 +313,11 @@ class PlaywrightWebEnvironment:
             sign = "-" if args.get("direction") == "up" else ""
             self.page.evaluate(f"window.scrollBy(0, {sign}window.innerHeight)")
         elif name == "goto":
-            self.page.goto(str(args["url"]), wait_until="load")
+            url = str(args["url"])
+            refused = guard.blocked(url)
+            if refused is not None:
+                raise ActionFailed(f"goto {url} refused: {refused}")
+            self.page.goto(url, wait_until="load")
         elif name == "go_back":
             self.page.go_back(wait_until="load")
         elif name == "go_forward":
@@ -396,9 +411,10 @@ class PlaywrightWebEnvironment:
             error = exc.message
         except Exception as exc:
             error = f"{action} failed: {first_line(exc)}"
-        self._after_action(
+        refused = self._after_action(
             pages_before, navigations_before, action == "click" or (action == "type" and enter)
         )
+        error = error or refused
         done, reward = self.driver.poll(self)
         previous = f"{action} {role} {name!r}" + (f" [{text}]" if text is not None else "")
         return self._observe(
