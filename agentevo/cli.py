@@ -21,6 +21,7 @@ from agentevo.memory.commands import memory_app
 from agentevo.runs.commands import run_command, runs_app
 from agentevo.tools.commands import tools_app
 from agentevo.train.commands import export_command, train_app
+from agentevo.ui.commands import ui_command
 
 app = typer.Typer(
     name="agentevo",
@@ -39,6 +40,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(memory_app, name="memory")
 app.command("export")(export_command)
 app.add_typer(train_app, name="train")
+app.command("ui")(ui_command)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
