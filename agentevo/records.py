@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Kind = Literal["web", "os", "code"]
+Kind = str  # an environment kind: "code", "os", "web" or one registered in agentevo.kinds
 Outcome = Literal["success", "failure", "limit", "error"]
 Message = dict[str, Any]  # a chat message exactly as sent to the model: {"role": ..., "content": ...}
 

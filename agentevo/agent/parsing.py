@@ -1,4 +1,5 @@
-"""Reading actions out of model replies: fenced blocks, and the `call NAME {json}` grammar for tools."""
+"""Reading tool calls out of model replies: native calls and the `call NAME {json}` grammar. (Fenced blocks,
+which environments read too, live below them in agentevo.envs.replies.)"""
 
 from __future__ import annotations
 
@@ -9,16 +10,9 @@ from collections.abc import Sequence
 from agentevo.errors import FormatError
 from agentevo.records import Action, ModelReply, ToolSpec
 
-FENCED = re.compile(r"```[ \t]*([\w+.-]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)
 TOOL_CALL = re.compile(
     r"^\s*(?:```\w*\s*)?call\s+([A-Za-z_][\w.-]*)\s*(\{.*?\})?\s*(?:```)?\s*$", re.S | re.M
 )
-
-
-def fenced_blocks(text: str, languages: Sequence[str] = ()) -> list[str]:
-    """Contents of ``` blocks (an unclosed last block counts: the model may have hit its token limit)."""
-    wanted = {lang.lower() for lang in languages}
-    return [body for lang, body in FENCED.findall(text) if not wanted or lang.lower() in wanted or not lang]
 
 
 def parse_tool_call(reply: ModelReply, tools: Sequence[ToolSpec]) -> Action | None:

@@ -1,4 +1,5 @@
-"""Prompt templates: jinja2 `.md` files under prompts/<kind>/ (with prompts/common/ as the fallback).
+"""Prompt templates: jinja2 `.md` files under prompts/<set>/ (with prompts/common/ as the fallback); a kind
+registered with its own `prompts_dir` (agentevo.kinds) brings its set along.
 
 A `demo.md` holds demonstration turns separated by `--- user ---` and `--- assistant ---` lines; they are
 sent as real user/assistant messages, which small models follow far better than text in a system prompt.
@@ -13,31 +14,34 @@ from typing import Any
 
 import jinja2
 
+from agentevo.kinds import registered
+
 PROMPTS = Path(__file__).parent / "prompts"
 TURN = re.compile(r"^--- (user|assistant) ---[ \t]*$", re.M)
 
 
 @functools.cache
-def environment() -> jinja2.Environment:
+def environment(folder: Path) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(PROMPTS)),
+        loader=jinja2.FileSystemLoader([str(folder), str(PROMPTS / "common")]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,
     )
 
 
-def template_name(kind: str, name: str) -> str:
-    return f"{kind}/{name}" if (PROMPTS / kind / name).exists() else f"common/{name}"
+def folder(prompt_set: str) -> Path:
+    spec = registered(prompt_set)
+    return spec.prompts_dir if spec is not None and spec.prompts_dir else PROMPTS / prompt_set
 
 
-def render(kind: str, name: str, **context: Any) -> str:
-    return environment().get_template(template_name(kind, name)).render(**context).strip()
+def render(prompt_set: str, name: str, **context: Any) -> str:
+    return environment(folder(prompt_set)).get_template(name).render(**context).strip()
 
 
-def demonstrations(kind: str) -> list[tuple[str, str]]:
+def demonstrations(prompt_set: str) -> list[tuple[str, str]]:
     """The built-in format demonstration of a prompt set, as (user, assistant) pairs."""
-    path = PROMPTS / kind / "demo.md"
+    path = folder(prompt_set) / "demo.md"
     return parse_turns(path.read_text()) if path.exists() else []
 
 

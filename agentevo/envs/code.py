@@ -17,14 +17,13 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agentevo.agent.parsing import fenced_blocks
+from agentevo.envs.replies import fenced_blocks
+from agentevo.envs.sandboxed import SandboxedEnvironment
 from agentevo.errors import FormatError
-from agentevo.protocols import Sandbox
-from agentevo.records import Action, ExecResult, Observation, Task, Trajectory
+from agentevo.records import Action, ExecResult, Observation, Task
 
 FEEDBACK_LINES = 25
 SOLUTION_FILE = "solution.py"
@@ -82,22 +81,11 @@ def failure_text(result: ExecResult, timeout_s: float) -> str:
     return f"Your solution failed its tests:\n```\n{shown}\n```\nReply with a corrected complete solution."
 
 
-class CodeEnvironment:
+class CodeEnvironment(SandboxedEnvironment):
     kind = "code"
 
-    def __init__(self, sandbox_factory: Callable[[], Sandbox], *, timeout_s: float = 10.0) -> None:
-        self.sandbox_factory = sandbox_factory
-        self.timeout_s = timeout_s
-        self.sandbox: Sandbox | None = None
-        self.task: Task | None = None
-        self.passed = False
-        self.details: dict[str, Any] = {}
-
     def reset(self, task: Task) -> Observation:
-        self.close()
-        self.task = task
-        self.passed = False
-        self.details = {"submissions": 0}
+        self.begin(task, {"submissions": 0})
         return Observation(text=task.instruction)
 
     def parse_action(self, text: str) -> Action:
@@ -134,11 +122,3 @@ class CodeEnvironment:
             runner_command(meta["entry_point"]), timeout_s=self.timeout_s, stdin=runner_input(meta, nonce)
         )
         return result, nonce
-
-    def score(self, trajectory: Trajectory) -> float:
-        return 1.0 if self.passed else 0.0
-
-    def close(self) -> None:
-        if self.sandbox is not None:
-            self.sandbox.close()
-            self.sandbox = None

@@ -21,13 +21,13 @@ checks as `python3 -I`, so neither files the agent drops into /work (`json.py`, 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from agentevo.agent.parsing import fenced_blocks
+from agentevo.envs.replies import fenced_blocks
+from agentevo.envs.sandboxed import SandboxedEnvironment
 from agentevo.errors import EnvError, FormatError
-from agentevo.protocols import Sandbox
-from agentevo.records import Action, ExecResult, Observation, Task, Trajectory
+from agentevo.records import Action, ExecResult, Observation, Task
 
 OUTPUT_LIMIT = 800
 OUTPUT_KEEP = 780
@@ -165,22 +165,13 @@ def as_scripts(value: Any) -> list[Script | str]:
     return list(value) if isinstance(value, list) else [value]
 
 
-class OSEnvironment:
+class OSEnvironment(SandboxedEnvironment):
     kind = "os"
-
-    def __init__(self, sandbox_factory: Callable[[], Sandbox], *, timeout_s: float = 10.0) -> None:
-        self.sandbox_factory = sandbox_factory
-        self.timeout_s = timeout_s
-        self.sandbox: Sandbox | None = None
-        self.task: Task | None = None
-        self.passed = False
-        self.details: dict[str, Any] = {}
-        self.baseline = ""  # the processes the task's own scripts left running, as `pid:starttime,…`
+    baseline = ""  # the processes the task's own scripts left running, as `pid:starttime,…`
 
     # --- episode ----------------------------------------------------------------------------------------
     def reset(self, task: Task) -> Observation:
-        self.close()
-        self.task, self.passed, self.details = task, False, {"commands": 0}
+        self.begin(task, {"commands": 0})
         self.sandbox = self.sandbox_factory()
         for n, script in enumerate(as_scripts(task.meta.get("init"))):
             result = self.sandbox.exec(script_argv(script), timeout_s=max(self.timeout_s, INIT_TIMEOUT_S))
@@ -268,14 +259,6 @@ class OSEnvironment:
                 return False
             params.append(result.stdout)
         return True
-
-    def score(self, trajectory: Trajectory) -> float:
-        return 1.0 if self.passed else 0.0
-
-    def close(self) -> None:
-        if self.sandbox is not None:
-            sandbox, self.sandbox = self.sandbox, None
-            sandbox.close()
 
 
 def failure(result: ExecResult) -> str:

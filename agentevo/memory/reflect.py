@@ -17,13 +17,13 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlparse
 
+from agentevo.kinds import kind
 from agentevo.memory.changes import new_id
 from agentevo.memory.params import parameterise, substitute
 from agentevo.memory.trust import source_trust
 from agentevo.protocols import Reflector
 from agentevo.records import Experience, Message, Provenance, Scope, Step, Task, Trajectory
 
-MAX_STEPS = 10
 OBS_CHARS = 600
 ERROR_CHARS = 500
 SOURCE = "workflow-extractor"
@@ -82,27 +82,17 @@ def good_steps(trajectory: Trajectory) -> list[Step]:
     steps = [
         s for s in trajectory.steps if s.action is not None and s.error is None and not s.observation.error
     ]
-    if trajectory.task.kind == "code":
-        return [s for s in steps if s.observation.done][-1:] or steps[-1:]
-    return steps[:MAX_STEPS]
-
-
-def action_text(step: Step, kind: str) -> str:
-    """How the agent's reply for this step should look when shown again."""
-    assert step.action is not None
-    if kind == "code" and isinstance(step.action.args.get("code"), str):
-        return f"```python\n{step.action.args['code'].rstrip()}\n```"
-    return (step.action.raw or step.model_reply).strip()
+    return kind(trajectory.task.kind).workflow_steps(steps)
 
 
 def demonstration(trajectory: Trajectory, steps: Sequence[Step]) -> tuple[Message, ...]:
-    kind = trajectory.task.kind
+    shown_action = kind(trajectory.task.kind).shown_action  # how the agent's reply is shown again
     turns: list[Message] = []
     prompt = trajectory.task.instruction
     for step in steps:
         turns += [
             {"role": "user", "content": prompt},
-            {"role": "assistant", "content": action_text(step, kind)},
+            {"role": "assistant", "content": shown_action(step)},
         ]
         prompt = clip(step.observation.text, OBS_CHARS) or "(no output)"
     return tuple(turns)
@@ -112,9 +102,9 @@ def workflow(trajectory: Trajectory) -> Experience | None:
     steps = good_steps(trajectory)
     if not steps:
         return None
-    kind = trajectory.task.kind
+    shown_action = kind(trajectory.task.kind).shown_action
     template, params = parameterise(trajectory.task.instruction)
-    lines = [f"{i}. {substitute(action_text(s, kind), params)}" for i, s in enumerate(steps, 1)]
+    lines = [f"{i}. {substitute(shown_action(s), params)}" for i, s in enumerate(steps, 1)]
     names = ", ".join(f"{k} (e.g. {clip(v, 60)!r})" for k, v in params.items()) or "none"
     content = f"Parameters: {names}\nSteps:\n" + "\n".join(lines)
     label = trajectory.task.template_id or trajectory.task.id
@@ -136,7 +126,7 @@ def failure_of(trajectory: Trajectory) -> tuple[str, str]:
     """(what was tried, what went wrong) in the last step that shows a failure."""
     for step in reversed(trajectory.steps):
         tried = (
-            action_text(step, trajectory.task.kind)
+            kind(trajectory.task.kind).shown_action(step)
             if step.action is not None
             else clip(step.model_reply, 300)
         )

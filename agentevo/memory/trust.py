@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from agentevo.kinds import kind
 from agentevo.records import Experience, Trajectory
 
 PATTERNS: dict[str, list[str]] = {
@@ -116,4 +117,4 @@ def why_quarantined(exp: Experience) -> list[str]:
 
 def source_trust(trajectory: Trajectory) -> str:
     """What experience from this trajectory may be trusted at most: web page text is anyone's."""
-    return "untrusted" if trajectory.task.kind == "web" else "trusted"
+    return kind(trajectory.task.kind).trust

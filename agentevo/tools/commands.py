@@ -268,10 +268,11 @@ def add(
     json_mode: JsonOpt = False,
 ) -> None:
     """Register a hand-written tool folder through the same gate as synthesised tools."""
-    from agentevo.tools.folder import KINDS, candidate_from_folder
+    from agentevo.kinds import known_kinds
+    from agentevo.tools.folder import candidate_from_folder
 
-    if kind is not None and kind not in KINDS:
-        raise ConfigError(f"--kind must be one of {', '.join(KINDS)}")
+    if kind is not None and kind not in known_kinds():
+        raise ConfigError(f"--kind must be one of {', '.join(known_kinds())}")
     archive = open_archive(workspace, db, sandbox)
     candidate = candidate_from_folder(folder, kind=kind)  # type: ignore[arg-type]
     try:

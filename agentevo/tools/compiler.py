@@ -16,6 +16,7 @@ import logging
 import re
 from dataclasses import dataclass
 
+from agentevo.kinds import kind
 from agentevo.records import Provenance, Scope, Task, Tool, Trajectory
 from agentevo.tools.candidate import Candidate, Replay
 from agentevo.tools.signature import NAME, entry_function
@@ -48,16 +49,10 @@ def compile_or_raise(traj: Trajectory) -> Candidate:
         raise NotCompilable(f"outcome {traj.outcome}")
     if any(s.action is not None and s.action.name == "call" for s in traj.steps):
         raise NotCompilable("the episode used archived tools")
-    kind = traj.task.kind
-    if kind == "code":
-        return compile_code(traj)
-    if kind == "os":
-        from agentevo.tools.compile_os import compile_os
-
-        return compile_os(traj)
-    from agentevo.tools.compile_web import compile_web
-
-    return compile_web(traj)
+    spec = kind(traj.task.kind)
+    if spec.compile is None:
+        raise NotCompilable(f"{spec.name} episodes do not compile into tools")
+    return spec.compile(traj)
 
 
 def replay_task(task: Task) -> Task:

@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentevo.kinds import kind
 from agentevo.protocols import Environment, Sandbox
 from agentevo.records import Observation, Step, Tool
-from agentevo.tools import macros
 from agentevo.tools.sandboxed import CallResult, call_tool
 
 SandboxFactory = Callable[[], Sandbox]
@@ -67,13 +67,14 @@ class ToolExecutor:
         if not result.ok:
             error = f"tool {tool.name} failed: {result.error}"
             return Performance(Observation(text="", error=error), ok=False, error=result.error, ms=result.ms)
-        if tool.kind == "code":
+        perform = kind(tool.kind).perform
+        if perform is None:  # the tool's value is the answer
             obs = Observation(text=f"{tool.name} returned: {clip(json.dumps(result.value, default=repr))}")
             return Performance(obs, ok=True, ms=ms_since(started))
-        if env is None or getattr(env, "kind", None) != tool.kind:
+        if env is None or env.kind != tool.kind:
             error = f"tool {tool.name} acts on a {tool.kind} environment"
             return Performance(Observation(text="", error=error), ok=False, error=error, ms=ms_since(started))
-        outcome = macros.perform(tool.kind, result.value, env)
+        outcome = perform(result.value, env)
         return Performance(
             outcome.observation, ok=outcome.ok, error=outcome.error, steps=outcome.steps, ms=ms_since(started)
         )

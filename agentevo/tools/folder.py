@@ -19,13 +19,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from agentevo.errors import ConfigError
+from agentevo.kinds import known_kinds
 from agentevo.records import Kind, Provenance, Scope, Tool
 from agentevo.tools.candidate import Candidate, Replay
 
 FORMAT = "agentevo-tool/1"
 TOOL_FILE, TESTS_FILE, META_FILE = "tool.py", "test_tool.py", "tool.json"
 STAGING = ".staging"
-KINDS = ("web", "os", "code")
 
 
 def content_hash(source: str, tests: str) -> str:
@@ -131,8 +131,8 @@ def candidate_from_folder(path: Path, *, kind: Kind | None = None) -> Candidate:
     if not name:
         raise ConfigError(f"{path}: name the tool in tool.json, or define exactly one public function")
     chosen = kind or meta.get("kind") or "code"
-    if chosen not in KINDS:
-        raise ConfigError(f"{path}: kind must be one of {', '.join(KINDS)}, not {chosen!r}")
+    if chosen not in known_kinds():
+        raise ConfigError(f"{path}: kind must be one of {', '.join(known_kinds())}, not {chosen!r}")
     try:
         tool = Tool(
             name=str(name),

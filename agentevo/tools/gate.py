@@ -22,11 +22,11 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from agentevo.kinds import kind, known_kinds
 from agentevo.records import Tool, utcnow
 from agentevo.tools import names, rules
 from agentevo.tools.candidate import Candidate
 from agentevo.tools.execute import SandboxFactory, ToolExecutor
-from agentevo.tools.folder import KINDS
 from agentevo.tools.replay import EnvFactory, ReplayJudge, ReplayResult, replay
 from agentevo.tools.sandboxed import TestReport, run_tests
 from agentevo.tools.signature import Signature, check_structure, entry_function
@@ -75,8 +75,8 @@ class Gate:
 
     def check(self, candidate: Candidate, *, previous: Tool | None = None) -> GateReport:
         draft = candidate.tool
-        if draft.kind not in KINDS:
-            raise GateRejection("bad-kind", f"kind must be one of {', '.join(KINDS)}")
+        if draft.kind not in known_kinds():
+            raise GateRejection("bad-kind", f"kind must be one of {', '.join(known_kinds())}")
         reject_first(names.name_violations(draft.name))
         sig = self.static(draft)
         description = (draft.description or sig.description).strip()
@@ -87,7 +87,7 @@ class Gate:
             update={"parameters": sig.parameters, "description": description, "status": "active"}
         )
         report = self.dynamic(tool, previous)
-        if tool.kind in ("web", "os") and not candidate.replays:
+        if kind(tool.kind).needs_replay and not candidate.replays:
             raise GateRejection("no-replay", f"{tool.kind} tools need a replay of their source trajectory")
         for spec in candidate.replays:
             report.replays.append(self.replay(tool, spec))

@@ -28,14 +28,6 @@ def refused(error: str) -> Outcome:
     return Outcome(Observation(text="", error=error), ok=False, error=error)
 
 
-def perform(kind: str, value: Any, env: Environment) -> Outcome:
-    if kind == "os":
-        return perform_script(value, env)
-    if kind == "web":
-        return perform_steps(value, env)
-    return refused(f"no macro runner for {kind} tools")
-
-
 def perform_script(script: Any, env: Environment) -> Outcome:
     if not isinstance(script, str) or not script.strip():
         return refused("an OS tool must return a non-empty shell script")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentevo.errors import AgentevoError
+from agentevo.kinds import kind
 from agentevo.protocols import Environment
 from agentevo.records import Action, Step, Task, Tool, Trajectory
 from agentevo.tools.candidate import Replay
@@ -109,8 +110,9 @@ def replay(
         task = current_task(spec.task)
         env = envs(task)
         env.reset(task)
-        if tool.kind == "code":
-            action = Action(name="submit", args={"code": tool.source})
+        as_action = kind(tool.kind).replay_action
+        if as_action is not None:
+            action = as_action(tool)
             steps = [Step(index=0, action=action, observation=env.step(action))]
             error = steps[0].observation.error or ""
         else:

@@ -21,6 +21,7 @@ import jinja2
 
 from agentevo.agent.prompts import parse_turns
 from agentevo.errors import FormatError, ModelError, ToolRejected
+from agentevo.kinds import kind as kind_spec
 from agentevo.protocols import Model
 from agentevo.records import Message, Provenance, Scope, Tool, Trajectory
 from agentevo.tools.archive import FileToolArchive
@@ -77,7 +78,7 @@ def parse_proposal(text: str, kind: str) -> Proposal:
     if chosen != kind:
         raise FormatError(f"These episodes need a {kind} tool, not KIND: {chosen}.")
     args: dict[str, Any] = {}
-    if kind != "code":
+    if kind_spec(kind).tool_args:
         try:
             args = json.loads(fields.get("ARGS", ""))
         except json.JSONDecodeError:
