@@ -1,7 +1,7 @@
 """Named embedders, so that a store remembers which one built its vectors and reopens with the same one.
 
 `minilm` is all-MiniLM-L6-v2 (384 dimensions, offline); `hash:N` is the deterministic HashEmbedder of
-agentevo.testing with N dimensions (fast tests). Texts are embedded in batches and normalised to unit
+agentevo.models.embedding with N dimensions (fast tests). Texts are embedded in batches and normalised to unit
 length, so a dot product is the cosine similarity.
 """
 
@@ -19,7 +19,7 @@ BATCH = 256
 
 
 def embedder_name(embedder: Any) -> str:
-    from agentevo.testing import HashEmbedder
+    from agentevo.models.embedding import HashEmbedder
 
     if isinstance(embedder, HashEmbedder):
         return f"hash:{embedder.dim}"
@@ -35,7 +35,7 @@ def load_named(name: str) -> Embedder:
 
         return minilm_embed
     if name == "hash" or name.startswith("hash:"):
-        from agentevo.testing import HashEmbedder
+        from agentevo.models.embedding import HashEmbedder
 
         dim = name.partition(":")[2] or "64"
         if not dim.isdigit() or not 8 <= int(dim) <= 4096:
