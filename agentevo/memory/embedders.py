@@ -44,6 +44,13 @@ def load_named(name: str) -> Embedder:
     raise ConfigError(f"unknown embedder {name!r}: use minilm or hash:N")
 
 
+def named(embedder: Embedder | str) -> tuple[str, Embedder]:
+    """An embedder and the name a store records for it, from either one."""
+    if isinstance(embedder, str):
+        return embedder, load_named(embedder)
+    return embedder_name(embedder), embedder
+
+
 def embed_unit(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
     """Unit vectors (float32, one row per text), computed in batches."""
     rows: list[list[float]] = []
