@@ -10,7 +10,7 @@ Chroma, and repairs it when it does (sync.py). Every change is part of a commit 
 source, source run, operations), so `log`, `diff` and `rollback` (history.py) work on the whole store; a
 rollback is itself a commit that restores the items exactly as they were, so the history loses nothing.
 
-ExperienceStore is the facade (the MemoryStore protocol and more); the work is done by
+ExperienceStore is a thin facade with the public API; the work is done by
     ledger.py        Ledger — SQL: items, commits, history, metadata, the read cache
     vector_index.py  VectorIndex — the vector table and the Chroma index, following the ledger
     prepare.py       screening, version stamps and vectors for the changes of one commit
@@ -61,7 +61,7 @@ def acquire_writer_lock(root: Path, timeout_s: float) -> FileLock:
 
 
 class ExperienceStore:
-    """The MemoryStore of agentevo (see the module docstring); thread-safe within one process."""
+    """The experience memory of agentevo (see the module docstring); thread-safe within one process."""
 
     # --- opening --------------------------------------------------------------------------------------
     def __init__(
@@ -241,7 +241,7 @@ class ExperienceStore:
             changes, message=f"rollback to {target.id}", source="rollback", source_run=source_run
         )
 
-    # --- the MemoryStore protocol: stage, then commit -------------------------------------------------
+    # --- staging, then one commit ----------------------------------------------------------------------
     def staged(self) -> list[Change]:
         if not hasattr(self._staged, "changes"):
             self._staged.changes = []
