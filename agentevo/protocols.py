@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from agentevo.records import (
     Action,
@@ -17,7 +16,6 @@ from agentevo.records import (
     Observation,
     Step,
     Task,
-    Tool,
     ToolSpec,
     Trajectory,
 )
@@ -73,49 +71,10 @@ class Environment(Protocol):
     def close(self) -> None: ...
 
 
-class Evaluator(Protocol):
-    def score(self, task: Task, trajectory: Trajectory, env: Any) -> tuple[float, dict[str, Any]]: ...
-
-
-class MemoryStore(Protocol):
-    def add(self, experiences: Sequence[Experience]) -> list[str]: ...
-    def search(
-        self,
-        query: str,
-        *,
-        scope: Mapping[str, str] | None = None,
-        k: int = 5,
-        filter: Mapping[str, Any] | None = None,
-    ) -> list[tuple[Experience, float]]: ...
-    def get(self, id: str) -> Experience | None: ...
-    def update(self, experience: Experience) -> None: ...
-    def delete(self, id: str) -> None: ...
-    def commit(self, message: str = "") -> str: ...
-    def rollback(self, commit_id: str) -> None: ...
-    def log(self) -> list[Any]: ...
-    def diff(self, a: str, b: str) -> Any: ...
-
-
 class Reflector(Protocol):
     """Turns a trajectory into experience; an empty list is a good answer."""
 
     def reflect(self, trajectory: Trajectory, *, known: Sequence[Experience] = ()) -> list[Experience]: ...
-
-
-class ToolArchive(Protocol):
-    def register(self, tool: Tool, *, sandbox: Sandbox | None = None) -> Tool: ...
-    def search(self, query: str, *, k: int = 5) -> list[Tool]: ...
-    def get(self, name: str, version: int | None = None) -> Tool: ...
-    def retire(self, name: str, reason: str = "") -> None: ...
-    def record_call(self, name: str, version: int, ok: bool, ms: float) -> None: ...
-
-
-class Exporter(Protocol):
-    def export(self, trajectories: Iterable[Trajectory], out: Path, *, format: str = "openai") -> Path: ...
-
-
-class Trainer(Protocol):
-    def train(self, dataset: Path, *, base_model: str, out_dir: Path) -> Path: ...
 
 
 # --- what the agent's recall node asks for -------------------------------------------------------------

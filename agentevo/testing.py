@@ -2,20 +2,18 @@
 
 ScriptedModel(["reply 1", ModelError("rate limited"), "reply 3"])   replies in order, records .calls
 FunctionModel(lambda messages, tools: "reply")                      replies computed from the input
-HashEmbedder(dim=64)                                                deterministic character-n-gram vectors
+HashEmbedder(dim=64)                                                deterministic n-gram vectors (re-exported)
 forbid_remote_models                                                pytest fixture: remote calls raise
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import math
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentevo.models.embedding import HashEmbedder
 from agentevo.records import Message, ModelReply, ToolSpec
 
 
@@ -90,26 +88,6 @@ class FunctionModel:
     ) -> ModelReply:
         self.calls.append(Call(list(messages), list(tools), list(stop)))
         return to_reply(self.fn(list(messages), list(tools)), self.name)
-
-
-@dataclass
-class HashEmbedder:
-    """Deterministic embeddings from hashed word and character trigrams; similar texts get similar vectors."""
-
-    dim: int = 64
-
-    def __call__(self, texts: Sequence[str]) -> list[list[float]]:
-        return [self.embed(t) for t in texts]
-
-    def embed(self, text: str) -> list[float]:
-        vec = [0.0] * self.dim
-        words = re.findall(r"\w+", text.lower())
-        grams = words + [w[i : i + 3] for w in words for i in range(max(1, len(w) - 2))]
-        for gram in grams:
-            h = int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=8).digest(), "big")
-            vec[h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
-        norm = math.sqrt(sum(v * v for v in vec)) or 1.0
-        return [v / norm for v in vec]
 
 
 def last_user_text(messages: Sequence[Message]) -> str:

@@ -1,6 +1,9 @@
 """Experience memory: a SQL ledger of commits with a Chroma index, reflectors, a curator, and retrieval.
 
-    store.py          ExperienceStore — SQL (truth), vector table, Chroma index; commits, log, diff, rollback
+    store.py          ExperienceStore — the facade: commits, log, diff, rollback, search
+    ledger.py         Ledger — the SQL truth: items, commits, history, metadata
+    vector_index.py   VectorIndex — the in-memory vector table and the Chroma index, following the ledger
+    prepare.py        screening, version stamps and vectors for one commit
     reflect.py        WorkflowReflector — workflows from successes, pitfalls from failures, no model needed
     llm_reflector.py  LLMReflector — any Model, strict JSON schema, off-schema output dropped
     curator.py        Curator — ADD, UPDATE, MERGE, DECAY; usage counts

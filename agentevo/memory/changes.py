@@ -127,6 +127,14 @@ def op_summary(c: Change) -> dict[str, Any]:
     return out
 
 
+def stamped(change: Change, commit_id: str) -> Experience | None:
+    """The item as a commit writes it: marked with the commit, unless it is restored exactly as it was."""
+    after = change.after
+    if after is not None and change.op != "restore":
+        after = after.model_copy(update={"commit_id": commit_id})
+    return after
+
+
 def item_row(exp: Experience, vector: bytes, seq: int) -> MemoryItemRow:
     return MemoryItemRow(
         id=exp.id,

@@ -1,7 +1,7 @@
 """Named embedders, so that a store remembers which one built its vectors and reopens with the same one.
 
 `minilm` is all-MiniLM-L6-v2 (384 dimensions, offline); `hash:N` is the deterministic HashEmbedder of
-agentevo.testing with N dimensions (fast tests). Texts are embedded in batches and normalised to unit
+agentevo.models.embedding with N dimensions (fast tests). Texts are embedded in batches and normalised to unit
 length, so a dot product is the cosine similarity.
 """
 
@@ -19,7 +19,7 @@ BATCH = 256
 
 
 def embedder_name(embedder: Any) -> str:
-    from agentevo.testing import HashEmbedder
+    from agentevo.models.embedding import HashEmbedder
 
     if isinstance(embedder, HashEmbedder):
         return f"hash:{embedder.dim}"
@@ -35,13 +35,20 @@ def load_named(name: str) -> Embedder:
 
         return minilm_embed
     if name == "hash" or name.startswith("hash:"):
-        from agentevo.testing import HashEmbedder
+        from agentevo.models.embedding import HashEmbedder
 
         dim = name.partition(":")[2] or "64"
         if not dim.isdigit() or not 8 <= int(dim) <= 4096:
             raise ConfigError(f"embedder {name!r}: hash:N needs 8 <= N <= 4096")
         return HashEmbedder(dim=int(dim))
     raise ConfigError(f"unknown embedder {name!r}: use minilm or hash:N")
+
+
+def named(embedder: Embedder | str) -> tuple[str, Embedder]:
+    """An embedder and the name a store records for it, from either one."""
+    if isinstance(embedder, str):
+        return embedder, load_named(embedder)
+    return embedder_name(embedder), embedder
 
 
 def embed_unit(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:

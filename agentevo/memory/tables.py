@@ -10,12 +10,11 @@ can share one Postgres database with the trajectory store.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, Column, LargeBinary, event
-from sqlmodel import Field, SQLModel, create_engine
+from sqlalchemy import JSON, Column, LargeBinary
+from sqlmodel import Field, SQLModel
 
 from agentevo.records import utcnow
 
@@ -68,25 +67,6 @@ TABLES = [
     MemoryHistoryRow.__table__,
     MemoryMetaRow.__table__,
 ]
-
-
-def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # synchronous=FULL: an acknowledged commit survives power loss too, not only a crash of the process.
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
-
-
-def make_engine(url: str) -> Any:
-    if url.startswith("sqlite"):
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
 
 
 def create_tables(engine: Any) -> None:

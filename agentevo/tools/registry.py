@@ -17,9 +17,10 @@ from sqlalchemy import JSON, Column, func
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, select
 
+from agentevo.db import make_engine
 from agentevo.errors import StoreError
 from agentevo.records import ToolStats, utcnow
-from agentevo.runs.store import first_line, make_engine, safe_url
+from agentevo.text import first_line, safe_url
 
 
 class ToolRow(SQLModel, table=True):
@@ -86,8 +87,6 @@ def default_url(root: Path) -> str:
 class Registry:
     def __init__(self, url: str) -> None:
         self.url = url
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = make_engine(url)
             SQLModel.metadata.create_all(self.engine, tables=TABLES)

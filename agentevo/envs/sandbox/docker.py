@@ -26,6 +26,7 @@ from agentevo.envs.sandbox.owner import alive, host_owner_tag
 from agentevo.envs.sandbox.process import killed_by
 from agentevo.errors import AgentevoError, ErrorCode, SandboxError
 from agentevo.records import ExecResult
+from agentevo.text import first_line
 
 if TYPE_CHECKING:
     import docker
@@ -48,11 +49,9 @@ def client(timeout: float = 30.0) -> docker.DockerClient:
     try:
         return docker.from_env(timeout=timeout)
     except docker.errors.DockerException as exc:
-        raise SandboxError(f"no Docker engine answers ({first_line(exc)})", ErrorCode.UNAVAILABLE) from None
-
-
-def first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise SandboxError(
+            f"no Docker engine answers ({first_line(exc, 200)})", ErrorCode.UNAVAILABLE
+        ) from None
 
 
 def engine_answers() -> bool:
@@ -196,7 +195,7 @@ class DockerSandbox:
             self.start()
         except docker.errors.DockerException as exc:
             self.close()
-            raise SandboxError(f"docker: cannot start a sandbox container ({first_line(exc)})") from None
+            raise SandboxError(f"docker: cannot start a sandbox container ({first_line(exc, 200)})") from None
         except BaseException:
             self.close()
             raise
@@ -246,10 +245,10 @@ class DockerSandbox:
             sock = self.client.api.exec_start(exec_id, socket=True)
         except docker.errors.APIError as exc:
             if not self.running():  # the container went while the exec started: the command never ran
-                return ExecResult(stderr=first_line(exc), exit_code=126, killed=NOT_STARTED)
-            raise SandboxError(f"docker exec failed ({first_line(exc)})") from None
+                return ExecResult(stderr=first_line(exc, 200), exit_code=126, killed=NOT_STARTED)
+            raise SandboxError(f"docker exec failed ({first_line(exc, 200)})") from None
         except docker.errors.DockerException as exc:
-            raise SandboxError(f"docker exec failed ({first_line(exc)})") from None
+            raise SandboxError(f"docker exec failed ({first_line(exc, 200)})") from None
         raw = getattr(sock, "_sock", sock)
         try:
             if stdin is not None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from agentevo.assets import environment_dir
 from agentevo.config import cache_dir, read_yaml_mapping
 from agentevo.errors import ConfigError, ErrorCode, SandboxError
+from agentevo.text import first_line
 
 if TYPE_CHECKING:
     import docker
@@ -283,17 +284,13 @@ def smoke_test(client: docker.DockerClient, image_id: str, recipe: Recipe, repor
         container.wait(timeout=120)
         output = container.logs(stdout=True, stderr=True)
     except docker.errors.DockerException as exc:
-        raise SandboxError(f"the built image failed its smoke test: {first_line(exc)}") from None
+        raise SandboxError(f"the built image failed its smoke test: {first_line(exc, 200)}") from None
     finally:
         if container is not None:
             container.remove(force=True)
     got = output.decode(errors="replace").split()
     if got != ["3", str(recipe.uid)]:
         raise SandboxError(f"the built image failed its smoke test (printed {output[:200]!r})")
-
-
-def first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def remove_quietly(client: docker.DockerClient, image_id: str, *, force: bool = True) -> None:
