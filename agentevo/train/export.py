@@ -251,7 +251,7 @@ def write_atomic(contents: dict[Path, str]) -> None:
 
 
 class JsonlExporter:
-    """The `Exporter` protocol over `export_trajectories`: returns the training file it wrote."""
+    """An exporter object over `export_trajectories`: returns the training file it wrote."""
 
     def __init__(self, settings: ExportSettings | None = None) -> None:
         self.settings = settings or ExportSettings()

@@ -30,7 +30,7 @@ from agentevo.train.lora import TrainResult, TrainSettings
 
 
 class LoraTrainer:
-    """The `Trainer` protocol: `train(dataset, base_model=..., out_dir=...)` → the adapter folder."""
+    """A trainer object: `train(dataset, base_model=..., out_dir=...)` → the adapter folder."""
 
     def __init__(
         self, settings: TrainSettings | None = None, *, overwrite: bool = False, progress: bool = True
