@@ -13,7 +13,7 @@ from typing import Any
 
 WIDTH, HEIGHT = 760, 340
 LEFT, RIGHT, TOP, BOTTOM = 52, 16, 14, 40
-SERIES_KEYS = ("split", "replicate", "training_run", "train_run", "run_index", "repeat", "seed")
+SERIES_KEYS = ("split", "run", "replicate", "training_run", "train_run", "run_index", "repeat", "seed")
 COLOURS = {"none": "#7f7f7f", "memory": "#1f77b4", "tools": "#ff7f0e", "memory+tools": "#2ca02c"}
 SPARE = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#d62728")
 DASHES = ("", "6 3", "2 3", "8 3 2 3")
@@ -79,7 +79,8 @@ def series_label(p: dict[str, Any]) -> str:
 def tip_of(p: dict[str, Any], rate: float) -> str:
     lines = [series_label(p), f"after {p.get('episodes')} training episodes"]
     won, n = p.get("successes"), p.get("n")
-    lines.append(f"held-out {100 * rate:.1f}%" + (f" ({won}/{n})" if won is not None and n else ""))
+    split = p.get("split") or "held-out"
+    lines.append(f"{split} {100 * rate:.1f}%" + (f" ({won}/{n})" if won is not None and n else ""))
     ci = p.get("ci95")
     if isinstance(ci, list | tuple) and len(ci) == 2:
         lines.append(f"95% CI {100 * float(ci[0]):.1f}–{100 * float(ci[1]):.1f}%")

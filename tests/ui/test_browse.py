@@ -112,7 +112,7 @@ def test_learning_curve_points_show_their_figures_and_open_their_run(server, pag
     tip = page.locator("#tip")
     expect(tip).to_be_visible()
     expect(tip).to_contain_text("memory+tools")
-    expect(tip).to_contain_text("held-out 75.0% (3/4)")
+    expect(tip).to_contain_text("test 75.0% (3/4)")
     point.click()
     expect(page.locator("h1")).to_have_text(made["runs"][0])
 
@@ -120,10 +120,10 @@ def test_learning_curve_points_show_their_figures_and_open_their_run(server, pag
 def test_the_evolution_page_shows_ablations_gate_decisions_and_the_report(server, page):
     page.goto(server.url + f"evolve/{EVOLVE_ID}")
     expect(page.locator("table.ablations")).to_contain_text("memory+tools")
-    expect(page.locator("#rejected")).to_contain_text("held-out success fell from 75.0% to 50.0%")
+    expect(page.locator("#rejected")).to_contain_text("validation success fell from 75.0% to 50.0%")
     expect(page.locator("#rejected").get_by_role("link", name="memory commits")).to_be_visible()
     page.locator("#report-link").click()
-    expect(page.get_by_role("heading", name="Ablations (final held-out evaluation)")).to_be_visible()
+    expect(page.get_by_role("heading", name="Ablations (test split, the state the gate kept)")).to_be_visible()
 
 
 def test_a_running_evolution_updates_live(server, page, ws):

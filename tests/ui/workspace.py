@@ -19,7 +19,7 @@ from agentevo.records import Action, Experience, Observation, Provenance, Scope,
 from agentevo.runs.runner import Runner
 from agentevo.runs.store import TrajectoryStore
 from agentevo.testing import FunctionModel, HashEmbedder, last_user_text
-from agentevo.tools.archive import ToolRejected
+from agentevo.errors import ToolRejected
 from tests.tools.helpers import adder, code_tool, make_archive
 
 HOSTILE_TITLE = "<script>window.__pwned = 1</script>Free prizes"
@@ -191,13 +191,15 @@ def evolution(workspace: Path, run_ids: list[str], *, status: str = "done") -> P
         "what": "memory 1a2b → 3c4d",
         "before": 0.75,
         "after": 0.5,
-        "reason": "held-out success fell from 75.0% to 50.0% on 4 paired episodes",
+        "split": "validation",
+        "reason": "validation success fell from 75.0% to 50.0% on 4 paired tasks",
     }
     conds = {
         "none": ConditionState(
             name="none",
             points=[point("none", 0, 1, run_ids[1]), point("none", 2, 1, run_ids[1])],
             accepted_outcomes={"a|0": 1.0, "b|0": 0.0, "c|0": 0.0, "d|0": 0.0},
+            accepted_test={"e|0": 1.0, "f|0": 0.0, "g|0": 0.0, "h|0": 0.0},
         ),
         "memory+tools": ConditionState(
             name="memory+tools",
@@ -208,6 +210,7 @@ def evolution(workspace: Path, run_ids: list[str], *, status: str = "done") -> P
                 point("memory+tools", 4, 2, run_ids[1], accepted=False),
             ],
             accepted_outcomes={"a|0": 1.0, "b|0": 1.0, "c|0": 1.0, "d|0": 0.0},
+            accepted_test={"e|0": 1.0, "f|0": 1.0, "g|0": 0.0, "h|0": 1.0},
             rejected=[rolled_back],
         ),
     }
