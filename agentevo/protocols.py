@@ -126,6 +126,26 @@ class Learner(Protocol):
     def learn(self, trajectory: Trajectory) -> Change: ...
 
 
+@runtime_checkable
+class WebEnvironment(Environment, Protocol):
+    """A browser environment: what web tools and the WebArena evaluators use beyond `Environment`."""
+
+    page: Any  # the current Playwright page (used on the browser's own thread, through `call`)
+    context: Any  # its browser context
+    options: Any  # WebOptions: flavour, judge, timeouts, …
+    answer: str | None  # the answer of the episode's `stop` action
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run `fn` on the browser's thread (Playwright objects belong to the thread that made them)."""
+        ...
+
+    def act_by_role(
+        self, action: str, role: str, name: str, text: str | None = None, *, enter: bool = True, nth: int = 0
+    ) -> Observation:
+        """Click, hover or type into the element with this role and accessible name."""
+        ...
+
+
 class StepHooks(Protocol):
     """Called with every step the moment it is taken (the runner stores it)."""
 

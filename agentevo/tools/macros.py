@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from agentevo.protocols import Environment
+from agentevo.protocols import Environment, WebEnvironment
 from agentevo.records import Action, Observation, Step
 from agentevo.tools.rules import shell_danger
 
@@ -84,12 +84,11 @@ def web_step(step: dict[str, Any], env: Environment) -> tuple[Action, Observatio
     do = step["do"]
     if do in BY_ROLE:
         action = Action(name=do, args={k: v for k, v in step.items() if k != "do"}, raw=describe(step))
-        act = getattr(env, "act_by_role", None)
-        if act is None:
+        if not isinstance(env, WebEnvironment):
             return action, Observation(text="", error="this environment cannot act by role and name")
         text = step.get("text") if do == "type" else None
         nth = step.get("nth", 0)
-        return action, act(
+        return action, env.act_by_role(
             do,
             step["role"],
             step["name"],
@@ -109,8 +108,7 @@ def web_step(step: dict[str, Any], env: Environment) -> tuple[Action, Observatio
 
 def same_site(url: str, env: Environment) -> str | None:
     """The URL resolved against the current page; None when it would leave the page's origin."""
-    call = getattr(env, "call", None)
-    current = call(lambda: env.page.url) if call is not None else ""  # type: ignore[attr-defined]
+    current = env.call(lambda: env.page.url) if isinstance(env, WebEnvironment) else ""
     target = urljoin(current, url)
     here, there = urlsplit(current), urlsplit(target)
     if there.scheme not in ("http", "https") or (here.scheme, here.netloc) != (there.scheme, there.netloc):

@@ -9,7 +9,7 @@ import pytest
 from agentevo.benchmarks import get_suite, stable_split, suite_split
 from agentevo.benchmarks.miniwob import SEED_OFFSETS
 
-SUITES = ("humaneval", "miniwob-lite", "os", "local-web", "local-web-templates")
+SUITES = ("humaneval", "miniwob-lite", "os", "local-web", "local-web-templates", "webarena-lite", "webarena")
 
 
 @pytest.mark.parametrize("name", SUITES)

@@ -36,7 +36,7 @@ def test_the_shipped_configs_load_with_template_splits():
     full = get_suite("webarena").tasks("all")
     assert (len(lite), len(full)) == (165, 812)
     assert sorted(int(t.id) for t in lite) == list(range(165))
-    assert {t.split for t in lite} == {"train", "test"}
+    assert {t.split for t in lite} == {"train", "validation", "test"}
     by_template: dict[str, set[str]] = {}
     for t in full:
         by_template.setdefault(t.template_id, set()).add(t.split)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentevo.benchmarks.webarena.evaluators.judge import Judge, judge_for
+from agentevo.protocols import WebEnvironment
 from agentevo.records import Task, Trajectory
 
 FLAVOURS = ("webarena", "vab-lite", "browsergym-lite")
@@ -55,19 +56,18 @@ def answer_of(trajectory: Trajectory, env: Any = None) -> str:
     for step in reversed(trajectory.steps):
         if step.action is not None and step.action.name == "stop":
             return str(step.action.args.get("answer", ""))
-    answer = getattr(env, "answer", None)
+    answer = env.answer if isinstance(env, WebEnvironment) else None
     return str(answer) if answer is not None else ""
 
 
-def scoring_for(task: Task, trajectory: Trajectory, env: Any) -> Scoring:
-    options = getattr(env, "options", None)
+def scoring_for(task: Task, trajectory: Trajectory, env: WebEnvironment) -> Scoring:
     return Scoring(
         config=task.meta["config"],
         answer=answer_of(trajectory, env),
-        flavour=getattr(options, "flavour", "webarena"),
-        judge=judge_for(getattr(options, "judge", None)),
-        page=getattr(env, "page", None),
-        context=getattr(env, "context", None),
+        flavour=env.options.flavour,
+        judge=judge_for(env.options.judge),
+        page=env.page,
+        context=env.context,
         site_urls=task.meta.get("site_urls", {}),
     )
 
