@@ -192,3 +192,38 @@ def cache_dir() -> Path:
     """Where converted model weights and other per-user caches live (AGENTEVO_CACHE)."""
     default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agentevo"
     return Path(os.environ.get("AGENTEVO_CACHE") or default).expanduser()
+
+
+# The command-line flags that set a run's config, each naming the one field it sets; `run`, `evolve` and
+# `train eval` all go through `run_config`.
+RUN_FLAGS = {
+    "suite": "environment.suite",
+    "suite_file": "environment.suite_file",
+    "split": "environment.split",
+    "limit": "environment.limit",
+    "task_ids": "environment.task_ids",
+    "model": "model.name",
+    "api_base": "model.api_base",
+    "temperature": "model.temperature",
+    "max_tokens": "model.max_tokens",
+    "cache": "model.cache",
+    "max_steps": "limits.max_steps",
+    "concurrency": "run.concurrency",
+    "seed": "run.seed",
+    "samples": "run.samples",
+    "sandbox": "sandbox.backend",
+    "tools": "archive.enabled",
+    "memory": "memory.enabled",
+}
+
+
+def run_config(path: str | Path | None = None, **flags: Any) -> RunConfig:
+    """The run file at `path` (or the defaults) with the given flags (RUN_FLAGS; None: the file's value)
+    applied; the model samples with the run's seed unless the file names its own."""
+    unknown = sorted(set(flags) - RUN_FLAGS.keys())
+    if unknown:
+        raise TypeError(f"run_config: no flag {unknown[0]!r}")
+    cfg = load_run_config(path, {RUN_FLAGS[name]: value for name, value in flags.items()})
+    if cfg.model.seed is None:
+        cfg.model.seed = cfg.run.seed
+    return cfg

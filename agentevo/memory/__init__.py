@@ -10,7 +10,6 @@
     recall.py         MemoryRecall — what the memory learner shows: scoped, ranked, within a token budget
     learner.py        memory in `agentevo run --memory on`
     trust.py          provenance-capped trust and the prompt-injection screen
-    commands.py       `agentevo memory …`
 
 Import from the submodules; this package imports nothing heavy, so `agentevo --version` stays fast.
 """

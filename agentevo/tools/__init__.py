@@ -14,5 +14,5 @@ synth       an LLM proposes a tool and its tests, repaired within a bounded numb
 macros      how a web or OS tool's result is carried out by the live environment
 recall      ToolRecall: the most relevant active tools become extra actions with handlers
 lifecycle   Lifecycle: retire, restore a state, reinforce; retirement after failures, `verify`, merging
-commands    `agentevo tools …`
+access      open_archive, split_ref (NAME@V), unified diffs: shared by `agentevo tools …` and the workbench
 """

@@ -12,5 +12,4 @@ lora.py          the SFT loop (peft LoRA, CPU or CUDA), device and dtype choice,
 dpo.py           preference training through TRL's DPOTrainer
 trainer.py       `train lora`: data file in, adapter folder out (checks, progress, loss log, summary)
 evaluate.py      paired evaluation of an adapter against its base on held-out tasks
-commands.py      `agentevo export` and `agentevo train lora|eval`
 """

@@ -124,16 +124,23 @@ def evaluate_adapter(
 ) -> EvalReport:
     """Run both arms; `models` (base, adapter) replaces the real ones in tests."""
     from agentevo.benchmarks import get_suite
-    from agentevo.config import load_run_config
+    from agentevo.config import run_config
     from agentevo.models.local import parse_spec
     from agentevo.runs.build import ensure_writable
     from agentevo.runs.store import TrajectoryStore
 
     parse_spec(request.adapter_model)  # a missing or foreign folder fails here, before any run is stored
     ensure_writable(workspace)
-    cfg = load_run_config(request.config, overrides(request))
-    if cfg.model.seed is None:
-        cfg.model.seed = cfg.run.seed
+    cfg = run_config(
+        request.config,
+        suite=request.suite,
+        split=request.split,
+        max_steps=request.max_steps,
+        concurrency=request.concurrency,
+        seed=request.seed,
+        samples=request.samples,
+        sandbox=request.sandbox,
+    )
     suite = get_suite(request.suite)
     tasks, excluded = held_out(suite.tasks(request.split), trained_groups(request.adapter), request.limit)
     if not tasks:
@@ -156,18 +163,6 @@ def evaluate_adapter(
             arms[0].outcomes, arms[1].outcomes, cluster=(lambda key: key[0]) if request.samples > 1 else None
         ),
     )
-
-
-def overrides(r: EvalRequest) -> dict[str, Any]:
-    return {
-        "environment.suite": r.suite,
-        "environment.split": r.split,
-        "limits.max_steps": r.max_steps,
-        "run.concurrency": r.concurrency,
-        "run.seed": r.seed,
-        "run.samples": r.samples,
-        "sandbox.backend": r.sandbox,
-    }
 
 
 def run_arm(

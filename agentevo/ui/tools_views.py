@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from agentevo.tools.access import unified
 from agentevo.tools.archive import FileToolArchive, ToolTampered
-from agentevo.tools.commands import unified
 from agentevo.tools.registry import CallRow, RejectionRow, ToolRow
 from agentevo.ui.paging import int_param, page_of
 from agentevo.ui.render import href, redirect, render

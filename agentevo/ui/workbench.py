@@ -90,7 +90,7 @@ class Workbench:
 
     # --- tools ----------------------------------------------------------------------------------------
     def archive(self, at: str | None) -> FileToolArchive | None:
-        from agentevo.tools.commands import open_archive
+        from agentevo.tools.access import open_archive
 
         root = self.space(at)
         with self._lock:

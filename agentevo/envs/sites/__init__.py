@@ -8,8 +8,8 @@
 
 Isolation between parallel workers: each environment leases its own SiteSet (its own ports and state) with
 `lease()` and gives it back with `release()`; idle sets are reused, and all stop when the process exits.
-`RemoteSites` stands for sites another process serves (`agentevo sites up`). Assets (templates, seed data)
-are in `environments/web/`.
+`RemoteSites` stands for sites another process serves (`agentevo sites up`; `served` finds them). Assets
+(templates, seed data) are in `environments/web/`.
 """
 
 from __future__ import annotations

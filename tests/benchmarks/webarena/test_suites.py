@@ -8,8 +8,8 @@ import pytest
 
 from agentevo.benchmarks import get_suite
 from agentevo.benchmarks.webarena import file_suite
-from agentevo.benchmarks.webarena.commands import score_config
 from agentevo.benchmarks.webarena.configs import load_tasks
+from agentevo.benchmarks.webarena.score import score_config
 from agentevo.config import RunConfig
 from agentevo.errors import SuiteError
 from agentevo.runs.runner import Runner

@@ -13,19 +13,28 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agentevo.config import RunConfig, load_run_config, workspace_dir
+from agentevo.cli.options import (
+    ApiBase,
+    Concurrency,
+    Config,
+    Json,
+    MaxSteps,
+    MaxTokens,
+    Model,
+    Sandbox,
+    Seed,
+    Suite,
+    Workspace,
+)
+from agentevo.config import RunConfig, run_config, workspace_dir
 from agentevo.console import err, out, percent, print_json
 from agentevo.errors import ConfigError
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
-
 
 def evolve_command(
-    suite: Annotated[
-        str | None, typer.Option("--suite", "-s", help="Suite with a train and a test split.")
-    ] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model string.")] = None,
-    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
+    suite: Suite = None,
+    model: Model = None,
+    api_base: ApiBase = None,
     rounds: Annotated[int, typer.Option(help="Evaluation rounds (each after --eval-every episodes).")] = 3,
     eval_every: Annotated[int, typer.Option(help="Training episodes between evaluations.")] = 10,
     train_split: Annotated[str, typer.Option(help="Split to practise on.")] = "train",
@@ -62,17 +71,15 @@ def evolve_command(
     train_temperature: Annotated[
         float, typer.Option(help="Sampling temperature of training episodes (evaluations stay greedy).")
     ] = 0.7,
-    max_steps: Annotated[int | None, typer.Option(help="Steps per episode.")] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Most tokens in one model reply.")] = None,
-    concurrency: Annotated[
-        int | None, typer.Option("--concurrency", "-j", help="Episodes in parallel.")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for the curriculum, sampling and instances.")] = None,
-    sandbox: Annotated[str | None, typer.Option(help="auto, docker, bwrap or local.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run file.")] = None,
+    max_steps: MaxSteps = None,
+    max_tokens: MaxTokens = None,
+    concurrency: Concurrency = None,
+    seed: Seed = None,
+    sandbox: Sandbox = None,
+    config: Config = None,
     resume: Annotated[str | None, typer.Option(help="Continue a stopped evolution run by id.")] = None,
-    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace folder.")] = None,
-    json_mode: JsonOpt = False,
+    workspace: Workspace = None,
+    json_mode: Json = False,
 ) -> None:
     """Learn on the training split, gate on the validation split, report the test split's learning curve."""
     from agentevo.evolve.conditions import parse_conditions
@@ -94,17 +101,17 @@ def evolve_command(
         raise ConfigError(f"--rounds × --eval-every must stay below {RUN_SEED_STRIDE:,} training episodes")
     if len({train_split, validation_split, test_split}) < 3:
         raise ConfigError("--train-split, --validation-split and --test-split must be three different splits")
-    overrides: dict[str, Any] = {
-        "environment.suite": suite,
-        "model.name": model,
-        "model.api_base": api_base,
-        "limits.max_steps": max_steps,
-        "model.max_tokens": max_tokens,
-        "run.concurrency": concurrency,
-        "run.seed": seed,
-        "sandbox.backend": sandbox,
-    }
-    cfg = load_run_config(config, overrides)
+    cfg = run_config(
+        config,
+        suite=suite,
+        model=model,
+        api_base=api_base,
+        max_steps=max_steps,
+        max_tokens=max_tokens,
+        concurrency=concurrency,
+        seed=seed,
+        sandbox=sandbox,
+    )
     options = EvolveOptions(
         rounds=rounds,
         eval_every=eval_every,
@@ -131,8 +138,6 @@ def evolve_command(
 def start_evolution(cfg: RunConfig, options: Any, ws: Path, json_mode: bool) -> None:
     from agentevo.evolve.state import EvolveState, units
 
-    if cfg.model.seed is None:
-        cfg.model.seed = cfg.run.seed
     evolve_id = f"evolve-{datetime.now():%Y%m%d-%H%M%S}-{cfg.environment.suite}"
     state = EvolveState(
         evolve_id=evolve_id,

@@ -1,4 +1,4 @@
-"""The `agentevo` command. The only place that sets up logging handlers and turns errors into exit codes."""
+"""The typer app. The only place that sets up logging handlers and turns errors into exit codes."""
 
 from __future__ import annotations
 
@@ -11,17 +11,19 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from agentevo import __version__
-from agentevo.benchmarks.webarena.commands import score_command
+from agentevo.cli.evolve import evolve_command
+from agentevo.cli.memory import memory_app
+from agentevo.cli.options import ApiBase, Json, Model, Temperature
+from agentevo.cli.run import run_command
+from agentevo.cli.runs import runs_app
+from agentevo.cli.sandbox import sandbox_app
+from agentevo.cli.score import score_command
+from agentevo.cli.sites import sites_app
+from agentevo.cli.tools import tools_app
+from agentevo.cli.train import export_command, train_app
+from agentevo.cli.ui import ui_command
 from agentevo.console import err, out, print_json
-from agentevo.envs.sandbox.commands import sandbox_app
-from agentevo.envs.sites.commands import sites_app
 from agentevo.errors import AgentevoError, ConfigError
-from agentevo.evolve.commands import evolve_command
-from agentevo.memory.commands import memory_app
-from agentevo.runs.commands import run_command, runs_app
-from agentevo.tools.commands import tools_app
-from agentevo.train.commands import export_command, train_app
-from agentevo.ui.commands import ui_command
 
 app = typer.Typer(
     name="agentevo",
@@ -41,8 +43,6 @@ app.add_typer(memory_app, name="memory")
 app.command("export")(export_command)
 app.add_typer(train_app, name="train")
 app.command("ui")(ui_command)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 def version_callback(value: bool) -> None:
@@ -74,7 +74,7 @@ def root(
 
 
 @app.command()
-def doctor(json_mode: JsonOpt = False) -> None:
+def doctor(json_mode: Json = False) -> None:
     """Check the embedded model, embedder, Chromium, Docker and bubblewrap; say how to fix what is missing."""
     from agentevo.doctor import as_json, run_checks
 
@@ -93,12 +93,12 @@ def doctor(json_mode: JsonOpt = False) -> None:
 @app.command()
 def chat(
     text: Annotated[str, typer.Argument(help="What to say to the model.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model string.")] = "local/smollm2",
-    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
+    model: Model = "local/smollm2",
+    api_base: ApiBase = None,
     system: Annotated[str | None, typer.Option(help="A system message.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Most tokens in the reply.")] = 256,
-    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
-    json_mode: JsonOpt = False,
+    temperature: Temperature = 0.0,
+    json_mode: Json = False,
 ) -> None:
     """Send one message to a model and print its reply."""
     from agentevo.config import ModelConfig
@@ -116,7 +116,7 @@ def chat(
 
 
 @app.command()
-def suites(json_mode: JsonOpt = False) -> None:
+def suites(json_mode: Json = False) -> None:
     """List the task suites with their task counts per split."""
     from agentevo.benchmarks import load_all
 
@@ -160,7 +160,3 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from agentevo.cli.options import Workspace
 from agentevo.config import workspace_dir
 from agentevo.console import err
 from agentevo.errors import ConfigError
 
 
 def ui_command(
-    workspace: Annotated[
-        Path | None, typer.Option("--workspace", "-w", help="Workspace folder (AGENTEVO_HOME).")
-    ] = None,
+    workspace: Workspace = None,
     port: Annotated[int, typer.Option("--port", "-p", help="TCP port (0: any free one).")] = 8765,
     host: Annotated[
         str, typer.Option("--host", help="Address to bind; other than loopback only when you mean it.")

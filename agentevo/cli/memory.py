@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from agentevo.cli.options import Json, MemoryDb, Workspace
 from agentevo.config import workspace_dir
 from agentevo.console import err, out, print_json
 from agentevo.errors import MemoryStoreError
@@ -26,20 +27,12 @@ memory_app = typer.Typer(
     help="Inspect, search, roll back and repair the experience memory.", no_args_is_help=True
 )
 
-WorkspaceOpt = Annotated[
-    Path | None, typer.Option("--workspace", "-w", help="Workspace folder (AGENTEVO_HOME).")
-]
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db", envvar="AGENTEVO_MEMORY_URL", help="Memory ledger URL (default: SQLite in the workspace)."
-    ),
-]
 EmbedderOpt = Annotated[
     str | None,
     typer.Option("--embedder", help="minilm or hash:N (default: the one the store was built with)."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+ItemId = Annotated[str, typer.Argument(metavar="ID", help="Item id (or a unique prefix).")]
+Commit = Annotated[str, typer.Argument(help="Commit (id, prefix, HEAD, HEAD~N).")]
 
 
 def open_store(workspace: Path | None, db: str | None, embedder: str | None, mode: str) -> ExperienceStore:
@@ -100,9 +93,9 @@ def list_items(
     trust: Annotated[str | None, typer.Option(help="trusted, untrusted or quarantined.")] = None,
     suite: Annotated[str | None, typer.Option(help="Only items of this suite.")] = None,
     limit: Annotated[int | None, typer.Option(help="Most recent N items.")] = None,
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    json_mode: JsonOpt = False,
+    workspace: Workspace = None,
+    db: MemoryDb = None,
+    json_mode: Json = False,
 ) -> None:
     """List the live items, oldest first."""
     with open_store(workspace, db, None, "read") as store:
@@ -123,10 +116,10 @@ def search(
     template: Annotated[str | None, typer.Option(help="Scope: this template.")] = None,
     kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
     quarantined: Annotated[bool, typer.Option("--quarantined", help="Include quarantined items.")] = False,
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
+    workspace: Workspace = None,
+    db: MemoryDb = None,
     embedder: EmbedderOpt = None,
-    json_mode: JsonOpt = False,
+    json_mode: Json = False,
 ) -> None:
     """The items nearest a query, as retrieval sees them (quarantined ones excluded unless asked for)."""
     scope = {key: v for key, v in (("suite", suite), ("site", site), ("template", template)) if v}
@@ -141,10 +134,10 @@ def search(
 
 @memory_app.command("show")
 def show(
-    item_id: Annotated[str, typer.Argument(metavar="ID", help="Item id (or a unique prefix).")],
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    json_mode: JsonOpt = False,
+    item_id: ItemId,
+    workspace: Workspace = None,
+    db: MemoryDb = None,
+    json_mode: Json = False,
 ) -> None:
     """One item in full: text, demonstration, scope, provenance, trust, stats."""
     from agentevo.memory.trust import why_quarantined
@@ -172,9 +165,9 @@ def show(
 @memory_app.command("log")
 def log_cmd(
     limit: Annotated[int, typer.Option(help="Most recent N commits.")] = 50,
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    json_mode: JsonOpt = False,
+    workspace: Workspace = None,
+    db: MemoryDb = None,
+    json_mode: Json = False,
 ) -> None:
     """The commits, newest first: id, parent, time, source, run, and the operations."""
     with open_store(workspace, db, None, "read") as store:
@@ -195,11 +188,11 @@ def log_cmd(
 
 @memory_app.command("diff")
 def diff(
-    a: Annotated[str, typer.Argument(help="Commit (id, prefix, HEAD, HEAD~N).")],
-    b: Annotated[str, typer.Argument(help="Commit (id, prefix, HEAD, HEAD~N).")],
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    json_mode: JsonOpt = False,
+    a: Commit,
+    b: Commit,
+    workspace: Workspace = None,
+    db: MemoryDb = None,
+    json_mode: Json = False,
 ) -> None:
     """What changed between two commits: items added, removed, and changed (with the fields)."""
     with open_store(workspace, db, None, "read") as store:
@@ -228,9 +221,9 @@ def rollback(
     commit: Annotated[
         str, typer.Argument(metavar="COMMIT", help="Commit (id, prefix, HEAD~N) to go back to.")
     ],
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    json_mode: JsonOpt = False,
+    workspace: Workspace = None,
+    db: MemoryDb = None,
+    json_mode: Json = False,
 ) -> None:
     """Restore the items exactly as they were just after COMMIT (as a new commit; nothing is lost)."""
     with open_store(workspace, db, None, "write") as store:
@@ -240,10 +233,10 @@ def rollback(
 
 @memory_app.command("forget")
 def forget(
-    item_id: Annotated[str, typer.Argument(metavar="ID", help="Item id (or a unique prefix).")],
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    json_mode: JsonOpt = False,
+    item_id: ItemId,
+    workspace: Workspace = None,
+    db: MemoryDb = None,
+    json_mode: Json = False,
 ) -> None:
     """Delete an item (a commit; `rollback` brings it back)."""
     from agentevo.memory.store import Change
@@ -258,10 +251,10 @@ def forget(
 
 @memory_app.command("approve")
 def approve(
-    item_id: Annotated[str, typer.Argument(metavar="ID", help="Item id (or a unique prefix).")],
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    json_mode: JsonOpt = False,
+    item_id: ItemId,
+    workspace: Workspace = None,
+    db: MemoryDb = None,
+    json_mode: Json = False,
 ) -> None:
     """Release a quarantined (or untrusted) item after review: it becomes trusted and retrievable."""
     from agentevo.memory.store import Change
@@ -278,7 +271,7 @@ def approve(
 
 
 @memory_app.command("stats")
-def stats(workspace: WorkspaceOpt = None, db: DbOpt = None, json_mode: JsonOpt = False) -> None:
+def stats(workspace: Workspace = None, db: MemoryDb = None, json_mode: Json = False) -> None:
     """Counts by kind, trust and suite; usage totals; commits; the embedder."""
     with open_store(workspace, db, None, "read") as store:
         data = store.stats()
@@ -293,7 +286,7 @@ def stats(workspace: WorkspaceOpt = None, db: DbOpt = None, json_mode: JsonOpt =
 
 @memory_app.command("reindex")
 def reindex(
-    workspace: WorkspaceOpt = None, db: DbOpt = None, embedder: EmbedderOpt = None, json_mode: JsonOpt = False
+    workspace: Workspace = None, db: MemoryDb = None, embedder: EmbedderOpt = None, json_mode: Json = False
 ) -> None:
     """Rebuild the Chroma index from SQL (with --embedder NAME: re-embed every item with it first)."""
     with open_store(workspace, db, None, "write") as store:
@@ -307,9 +300,9 @@ def reindex(
 @memory_app.command("export")
 def export(
     path: Annotated[Path, typer.Argument(help="JSON-lines file to write (- for stdout).")],
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    json_mode: JsonOpt = False,
+    workspace: Workspace = None,
+    db: MemoryDb = None,
+    json_mode: Json = False,
 ) -> None:
     """Every live item as JSON lines (written atomically)."""
     with open_store(workspace, db, None, "read") as store:
@@ -326,10 +319,10 @@ def export(
 @memory_app.command("import")
 def import_cmd(
     path: Annotated[Path, typer.Argument(help="A JSON-lines file made by `agentevo memory export`.")],
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
+    workspace: Workspace = None,
+    db: MemoryDb = None,
     embedder: EmbedderOpt = None,
-    json_mode: JsonOpt = False,
+    json_mode: Json = False,
 ) -> None:
     """Add (or update) the items of an export as one commit; every item is screened for injected orders."""
     with open_store(workspace, db, embedder, "write") as store:

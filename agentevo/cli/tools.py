@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -12,9 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.syntax import Syntax
 from rich.table import Column, Table
 
-from agentevo.config import workspace_dir
+from agentevo.cli.options import Json, ToolsDb, Workspace
 from agentevo.console import err, out, print_json
 from agentevo.errors import ConfigError
+from agentevo.tools.access import open_archive, split_ref, unified
 
 if TYPE_CHECKING:
     from agentevo.records import Tool
@@ -24,40 +24,9 @@ tools_app = typer.Typer(
     help="The tool archive: list, inspect, test, verify, retire, add tools.", no_args_is_help=True
 )
 
-WorkspaceOpt = Annotated[
-    Path | None, typer.Option("--workspace", "-w", help="Workspace folder (AGENTEVO_HOME).")
-]
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db", envvar="AGENTEVO_TOOLS_DB_URL", help="Registry URL (default: SQLite in the archive)."
-    ),
-]
-SandboxOpt = Annotated[
+ToolSandbox = Annotated[
     str | None, typer.Option("--sandbox", help="Where tests run: auto, docker, bwrap (local only by name).")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-def open_archive(workspace: Path | None, db: str | None, sandbox: str | None = None) -> FileToolArchive:
-    from agentevo.tools.archive import FileToolArchive
-    from agentevo.tools.settings import ArchiveSettings
-
-    options: dict[str, Any] = {"db": db} if db else {}
-    if sandbox:
-        options["sandbox"] = sandbox
-    return FileToolArchive.for_workspace(workspace_dir(workspace), ArchiveSettings.from_options(options))
-
-
-def split_ref(ref: str) -> tuple[str, int | None]:
-    """NAME or NAME@V (V may be written vN)."""
-    name, _, version = ref.partition("@")
-    if not version:
-        return name, None
-    digits = version.removeprefix("v")
-    if not digits.isdigit():
-        raise ConfigError(f"{ref!r}: a version is a number, as in {name}@2")
-    return name, int(digits)
 
 
 def row_json(archive: FileToolArchive, tool: Tool) -> dict[str, Any]:
@@ -84,9 +53,9 @@ def row_json(archive: FileToolArchive, tool: Tool) -> dict[str, Any]:
 @tools_app.command("list")
 def list_tools(
     all_versions: Annotated[bool, typer.Option("--all", help="Retired versions too.")] = False,
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    json_mode: JsonOpt = False,
+    workspace: Workspace = None,
+    db: ToolsDb = None,
+    json_mode: Json = False,
 ) -> None:
     """List the tools with their usage: calls, ok, failed, median latency."""
     from agentevo.tools.archive import ToolTampered
@@ -119,7 +88,7 @@ def list_tools(
 
 
 @tools_app.command("show")
-def show(ref: str, workspace: WorkspaceOpt = None, db: DbOpt = None, json_mode: JsonOpt = False) -> None:
+def show(ref: str, workspace: Workspace = None, db: ToolsDb = None, json_mode: Json = False) -> None:
     """Show one tool (NAME or NAME@V): its code, tests, provenance, replays and history."""
     archive = open_archive(workspace, db)
     name, version = split_ref(ref)
@@ -162,10 +131,10 @@ def verdict_table(verdicts: list[Any]) -> Table:
 @tools_app.command("test")
 def run_tests_command(
     ref: str,
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    sandbox: SandboxOpt = None,
-    json_mode: JsonOpt = False,
+    workspace: Workspace = None,
+    db: ToolsDb = None,
+    sandbox: ToolSandbox = None,
+    json_mode: Json = False,
 ) -> None:
     """Run one tool's tests and replays now (nothing is retired); exit 1 if they fail."""
     from agentevo.tools.lifecycle import verify_one
@@ -187,7 +156,7 @@ def run_tests_command(
 
 @tools_app.command("verify")
 def verify(
-    workspace: WorkspaceOpt = None, db: DbOpt = None, sandbox: SandboxOpt = None, json_mode: JsonOpt = False
+    workspace: Workspace = None, db: ToolsDb = None, sandbox: ToolSandbox = None, json_mode: Json = False
 ) -> None:
     """Re-run every active tool's tests and replays; retire those that fail; merge duplicates."""
     from agentevo.tools import lifecycle
@@ -211,9 +180,9 @@ def verify(
 def retire(
     ref: str,
     reason: Annotated[str, typer.Option(help="Why (kept in the history).")] = "retired by hand",
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    json_mode: JsonOpt = False,
+    workspace: Workspace = None,
+    db: ToolsDb = None,
+    json_mode: Json = False,
 ) -> None:
     """Retire a tool (its active version, or NAME@V): it is no longer offered."""
     archive = open_archive(workspace, db)
@@ -227,7 +196,7 @@ def retire(
 
 @tools_app.command("diff")
 def diff(
-    name: str, v1: int, v2: int, workspace: WorkspaceOpt = None, db: DbOpt = None, json_mode: JsonOpt = False
+    name: str, v1: int, v2: int, workspace: Workspace = None, db: ToolsDb = None, json_mode: Json = False
 ) -> None:
     """Show what changed between two versions of a tool."""
     archive = open_archive(workspace, db)
@@ -250,10 +219,6 @@ def diff(
             out.print(Syntax(text, "diff"))
 
 
-def unified(a: str, b: str, left: str, right: str) -> str:
-    return "".join(difflib.unified_diff(a.splitlines(True), b.splitlines(True), left, right))
-
-
 @tools_app.command("add")
 def add(
     folder: Annotated[
@@ -262,10 +227,10 @@ def add(
     kind: Annotated[
         str | None, typer.Option(help="web, os or code (default: tool.json's, else code).")
     ] = None,
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    sandbox: SandboxOpt = None,
-    json_mode: JsonOpt = False,
+    workspace: Workspace = None,
+    db: ToolsDb = None,
+    sandbox: ToolSandbox = None,
+    json_mode: Json = False,
 ) -> None:
     """Register a hand-written tool folder through the same gate as synthesised tools."""
     from agentevo.kinds import known_kinds
@@ -294,9 +259,9 @@ def add(
 @tools_app.command("rejections")
 def rejections(
     limit: Annotated[int, typer.Option(help="Most recent N.")] = 50,
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    json_mode: JsonOpt = False,
+    workspace: Workspace = None,
+    db: ToolsDb = None,
+    json_mode: Json = False,
 ) -> None:
     """Tools the gate refused, newest first, with the rule that refused them."""
     archive = open_archive(workspace, db)

@@ -9,6 +9,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from agentevo.cli.options import (
+    Concurrency,
+    Config,
+    Json,
+    MaxSteps,
+    RunsDb,
+    Samples,
+    Sandbox,
+    Seed,
+    Split,
+    Workspace,
+)
 from agentevo.config import workspace_dir
 from agentevo.console import err, out, percent, print_json
 from agentevo.errors import ConfigError
@@ -16,17 +28,6 @@ from agentevo.errors import ConfigError
 train_app = typer.Typer(
     help="Train a LoRA adapter on exported experience, and evaluate it.", no_args_is_help=True
 )
-
-WorkspaceOpt = Annotated[
-    Path | None, typer.Option("--workspace", "-w", help="Workspace folder (AGENTEVO_HOME).")
-]
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db", envvar="AGENTEVO_DB_URL", help="Trajectory store URL (default: SQLite in the workspace)."
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 def choice(value: str, allowed: tuple[str, ...], flag: str) -> Any:
@@ -59,9 +60,9 @@ def export_command(
     pair_by: Annotated[
         str, typer.Option(help="DPO: pair a success and a failure of one task or template.")
     ] = "task",
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    json_mode: JsonOpt = False,
+    workspace: Workspace = None,
+    db: RunsDb = None,
+    json_mode: Json = False,
 ) -> None:
     """Export stored trajectories as fine-tuning data (OpenAI, TRL, ShareGPT, DPO pairs) with a data card."""
     from agentevo.runs.store import TrajectoryStore
@@ -117,7 +118,7 @@ def lora_command(
     dtype: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), fp32 or bf16.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed for LoRA init and batch order.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing adapter folder.")] = False,
-    json_mode: JsonOpt = False,
+    json_mode: Json = False,
 ) -> None:
     """Train a LoRA adapter for the embedded model on exported data (loads as local/smollm2+adapter:DIR)."""
     from agentevo.train.lora import TrainSettings
@@ -162,17 +163,17 @@ def eval_command(
         Path, typer.Option("--adapter", "-a", help="Adapter folder from `agentevo train lora`.")
     ],
     suite: Annotated[str, typer.Option("--suite", "-s", help="Suite to evaluate on.")],
-    split: Annotated[str, typer.Option(help="Suite split (train, test or all).")] = "test",
+    split: Split = "test",
     limit: Annotated[int | None, typer.Option(help="Only the first N held-out tasks.")] = None,
-    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
-    samples: Annotated[int, typer.Option(help="Seeds per task.")] = 1,
-    max_steps: Annotated[int | None, typer.Option(help="Steps per episode.")] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-j", help="Episodes in parallel.")] = 1,
-    sandbox: Annotated[str | None, typer.Option(help="auto, docker, bwrap or local.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run file.")] = None,
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-    json_mode: JsonOpt = False,
+    seed: Seed = 0,
+    samples: Samples = 1,
+    max_steps: MaxSteps = None,
+    concurrency: Concurrency = 1,
+    sandbox: Sandbox = None,
+    config: Config = None,
+    workspace: Workspace = None,
+    db: RunsDb = None,
+    json_mode: Json = False,
 ) -> None:
     """Run held-out tasks with and without the adapter (same tasks, same seeds); success rates and the paired
     difference with 95% CIs."""

@@ -16,6 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from agentevo.cli.options import Json
 from agentevo.console import err, out, print_json
 from agentevo.errors import ConfigError, ErrorCode, SandboxError
 
@@ -25,14 +26,13 @@ if TYPE_CHECKING:
 
 sandbox_app = typer.Typer(help="Sandbox image, one-off commands and the escape suite.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 BACKENDS = ("docker", "bwrap", "local")
 
 
 @sandbox_app.command()
 def build(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if the image exists.")] = False,
-    json_mode: JsonOpt = False,
+    json_mode: Json = False,
 ) -> None:
     """Build the docker sandbox image from Debian packages (no registry); a no-op when it is up to date."""
     from agentevo.envs.sandbox.docker import client
@@ -73,7 +73,7 @@ def exec_command(
     ],
     backend: Annotated[str, typer.Option("--backend", "-b", help="auto, docker, bwrap or local.")] = "auto",
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds before the command is killed.")] = 10.0,
-    json_mode: JsonOpt = False,
+    json_mode: Json = False,
 ) -> None:
     """Run one command in a fresh sandbox with the episode limits; print its output and how it ended."""
     from agentevo.config import SandboxConfig
@@ -111,7 +111,7 @@ def check(
     case: Annotated[
         list[str] | None, typer.Option("--case", help="Run only this case id (repeatable).")
     ] = None,
-    json_mode: JsonOpt = False,
+    json_mode: Json = False,
 ) -> None:
     """Run the escape and resource-bomb suite against each available backend; exit 1 if anything escaped."""
     from agentevo.envs.sandbox import backend_available, open_sandbox
@@ -186,7 +186,7 @@ def report_table(r: BackendReport) -> Table:
 
 
 @sandbox_app.command()
-def status(json_mode: JsonOpt = False) -> None:
+def status(json_mode: Json = False) -> None:
     """Which backends are available, and whether the docker image of the current recipe is built."""
     from agentevo.envs.sandbox import backend_available
     from agentevo.envs.sandbox.docker import engine_answers

@@ -11,61 +11,24 @@ import json
 import os
 import signal
 import threading
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from agentevo.config import workspace_dir
+from agentevo.cli.options import Json, Workspace
 from agentevo.console import err, out, print_json
-from agentevo.errors import ConfigError, EnvError
+from agentevo.envs.sites.served import request_json, served_urls, state_file
+from agentevo.errors import EnvError
 
 sites_app = typer.Typer(
     help="Serve and reset the local web sites of the local-web suite.", no_args_is_help=True
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-WorkspaceOpt = Annotated[
-    Path | None, typer.Option("--workspace", "-w", help="Workspace folder (AGENTEVO_HOME).")
-]
 UrlOpt = Annotated[
     list[str] | None,
     typer.Option("--url", help="A site's base URL (repeatable); default: what `sites up` serves."),
 ]
-URL_ENV = {"shop": "AGENTEVO_SHOP_URL", "forum": "AGENTEVO_FORUM_URL"}
-
-
-def state_file(workspace: Path | None) -> Path:
-    return workspace_dir(workspace) / ".agentevo" / "sites.json"
-
-
-def served_urls(workspace: Path | None, urls: list[str] | None) -> dict[str, str]:
-    """The sites to talk to: --url flags, else the record `sites up` left, else the AGENTEVO_*_URL vars."""
-    if urls:
-        return {f"site{i}": u.rstrip("/") for i, u in enumerate(urls)}
-    path = state_file(workspace)
-    if path.is_file():
-        try:
-            return dict(json.loads(path.read_text())["urls"])
-        except (ValueError, KeyError, TypeError):
-            raise ConfigError(f"{path}: not a sites record; delete it and run `agentevo sites up`") from None
-    from_env = {name: os.environ[var].rstrip("/") for name, var in URL_ENV.items() if os.environ.get(var)}
-    if from_env:
-        return from_env
-    raise ConfigError("no local sites are running: start them with `agentevo sites up` (or pass --url)")
-
-
-def request_json(url: str, method: str = "GET", timeout_s: float = 5.0) -> dict[str, Any]:
-    import urllib.request  # here, not at the top: it pulls in ssl, and `agentevo --version` must stay fast
-
-    data = b"" if method == "POST" else None
-    req = urllib.request.Request(url, data=data, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as response:
-            return json.loads(response.read())
-    except (OSError, ValueError) as exc:
-        raise EnvError(f"no site answers at {url} ({getattr(exc, 'reason', exc)})") from None
 
 
 def interrupt(signum: int, frame: Any) -> None:
@@ -78,8 +41,8 @@ def up(
         int, typer.Option(help="Port of the shop; the forum takes the next one. 0 = any free ports.")
     ] = 0,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    workspace: WorkspaceOpt = None,
-    json_mode: JsonOpt = False,
+    workspace: Workspace = None,
+    json_mode: Json = False,
 ) -> None:
     """Serve the shop and the forum until Ctrl-C; print their URLs and accounts."""
     from agentevo.envs.sites import ACCOUNTS, SiteSet
@@ -112,7 +75,7 @@ def up(
 
 
 @sites_app.command("reset")
-def reset(workspace: WorkspaceOpt = None, url: UrlOpt = None, json_mode: JsonOpt = False) -> None:
+def reset(workspace: Workspace = None, url: UrlOpt = None, json_mode: Json = False) -> None:
     """Restore every served site to its seed data."""
     rows = []
     for name, u in served_urls(workspace, url).items():
@@ -125,7 +88,7 @@ def reset(workspace: WorkspaceOpt = None, url: UrlOpt = None, json_mode: JsonOpt
 
 
 @sites_app.command("status")
-def status(workspace: WorkspaceOpt = None, url: UrlOpt = None, json_mode: JsonOpt = False) -> None:
+def status(workspace: Workspace = None, url: UrlOpt = None, json_mode: Json = False) -> None:
     """Say whether the sites answer, and how often they were reset."""
     from agentevo.envs.sites import remote_health
 

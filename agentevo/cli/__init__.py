@@ -1,0 +1,17 @@
+"""The `agentevo` command: every typer module lives in this package, and nothing outside it imports it.
+
+app        the typer app, logging set-up, `main` (errors → one line and an exit code); doctor, chat, suites
+options    the options more than one command takes, defined once
+run        agentevo run                          runs      agentevo runs list|show
+evolve     agentevo evolve                       train     agentevo export, agentevo train lora|eval
+memory     agentevo memory …                     tools     agentevo tools …
+sandbox    agentevo sandbox …                    sites     agentevo sites up|reset|status
+score      agentevo score                        ui        agentevo ui
+
+Heavy libraries (litellm, torch, langgraph, playwright) are imported inside the commands: `agentevo --help`
+imports only typer, rich and this package.
+"""
+
+from agentevo.cli.app import app, main
+
+__all__ = ["app", "main"]
