@@ -123,7 +123,8 @@ def test_the_evolution_page_shows_ablations_gate_decisions_and_the_report(server
     expect(page.locator("#rejected")).to_contain_text("validation success fell from 75.0% to 50.0%")
     expect(page.locator("#rejected").get_by_role("link", name="memory commits")).to_be_visible()
     page.locator("#report-link").click()
-    expect(page.get_by_role("heading", name="Ablations (test split, the state the gate kept)")).to_be_visible()
+    heading = page.get_by_role("heading", name="Ablations (test split, the state the gate kept)")
+    expect(heading).to_be_visible()
 
 
 def test_a_running_evolution_updates_live(server, page, ws):

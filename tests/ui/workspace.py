@@ -11,6 +11,7 @@ from pathlib import Path
 
 from agentevo.benchmarks import get_suite
 from agentevo.config import RunConfig
+from agentevo.errors import ToolRejected
 from agentevo.evolve.report import CurvePoint
 from agentevo.evolve.results import render, summary
 from agentevo.evolve.state import ConditionState, EvolveOptions, EvolveState
@@ -19,7 +20,6 @@ from agentevo.records import Action, Experience, Observation, Provenance, Scope,
 from agentevo.runs.runner import Runner
 from agentevo.runs.store import TrajectoryStore
 from agentevo.testing import FunctionModel, HashEmbedder, last_user_text
-from agentevo.errors import ToolRejected
 from tests.tools.helpers import adder, code_tool, make_archive
 
 HOSTILE_TITLE = "<script>window.__pwned = 1</script>Free prizes"
