@@ -298,7 +298,7 @@ class RuleVisitor(ast.NodeVisitor):
         """A module may only be used as `module.name`: passed around, nothing checks what is reached."""
         parent = self.parents.get(id(node))
         if not (isinstance(parent, ast.Attribute) and parent.value is node):
-            self.add("module-value", node, f"the module {name!r} is used as a value")
+            self.add("module-value", node, f"the module {name!r} is used as a value (or its name is reused)")
 
     def check_annotation_strings(self, annotation: ast.expr) -> None:
         """String annotations are code that typing and functools.singledispatch evaluate: check them too."""
