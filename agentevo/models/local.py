@@ -8,6 +8,7 @@ instance is safe to use from many threads.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -36,6 +37,7 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 KNOWN = {"smollm2": GGUF_FILE}
 CONTEXT_TOKENS = 8192
 ADAPTER_MARK = "+adapter:"
+TOP_P = 0.95  # nucleus sampling when the temperature is above 0
 
 
 @dataclass
@@ -180,6 +182,44 @@ class EmbeddedModel:
             adapter, temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=cfg.seed, name=cfg.name
         )
 
+    def reply_settings(
+        self,
+        *,
+        stop: Sequence[str] = (),
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """What the response cache keys on: the effective settings of a call. A greedy reply does not depend
+        on top_p or the seed, so those are left out then (greedy replies are shared across seeds)."""
+        temp = self.temperature if temperature is None else temperature
+        sampled = temp > 0
+        return {
+            "weights": GGUF_FILE,
+            "adapter": self.adapter_digest,
+            "context_tokens": CONTEXT_TOKENS,
+            "temperature": temp,
+            "top_p": TOP_P if sampled else None,
+            "max_tokens": max_tokens or self.max_tokens,
+            "stop": list(stop),
+            "seed": (self.seed if seed is None else seed) if sampled else None,
+        }
+
+    @functools.cached_property
+    def adapter_digest(self) -> str | None:
+        """sha256 over the adapter folder's files (names and bytes): retraining into the same folder is a
+        different model."""
+        if self.adapter is None:
+            return None
+        h = hashlib.sha256()
+        for f in sorted(p for p in self.adapter.iterdir() if p.is_file()):
+            h.update(f"{f.name}\0{f.stat().st_size}\0".encode())
+            with f.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            h.update(b"\0")
+        return h.hexdigest()
+
     def load(self) -> Weights:
         return load_weights(self.adapter)
 
@@ -255,7 +295,7 @@ class EmbeddedModel:
         if temp > 0:
             digest = hashlib.sha256(json.dumps(list(messages), sort_keys=True, default=str).encode()).digest()
             torch.manual_seed((seed or 0) * 1_000_003 + int.from_bytes(digest[:4], "big"))
-            kwargs.update(do_sample=True, temperature=temp, top_p=0.95)
+            kwargs.update(do_sample=True, temperature=temp, top_p=TOP_P)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if stop:
@@ -266,7 +306,7 @@ class EmbeddedModel:
             kwargs["cache"] = cache
         with torch.inference_mode():
             out = w.model.generate(**enc, **kwargs)
-        cached = getattr(out, "past_key_values", None)
+        cached = getattr(out, "cache", None)
         if cached is not None:  # the cache covers every token but the last one generated
             w.prefixes.store(out.sequences[0][: cached.get_seq_length()].tolist(), cached)
         return out.sequences

@@ -165,20 +165,64 @@ class LiteLLMModel:
             "model": self.name,
             "messages": list(messages),
             "timeout": self.timeout_s,
-            "temperature": self.temperature if temperature is None else temperature,
-            "max_tokens": max_tokens or self.max_tokens,
+            **self.sampling(stop=stop, max_tokens=max_tokens, temperature=temperature, seed=seed),
         }
         if self.api_base:
             kwargs.update(api_base=self.api_base, api_key=os.environ.get("OPENAI_API_KEY") or "none")
-        if stop:
-            kwargs["stop"] = list(stop)
-        if (seed if seed is not None else self.seed) is not None:
-            kwargs["seed"] = seed if seed is not None else self.seed
         if tools:
             kwargs["tools"] = [{"type": "function", "function": t.model_dump()} for t in tools]
         started = time.perf_counter()
         response = self.call(kwargs)
         return self.to_reply(response, time.perf_counter() - started)
+
+    def sampling(
+        self,
+        *,
+        stop: Sequence[str] = (),
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """The request's sampling fields: the call's values over the model's defaults (top_p is never sent,
+        so the provider's default applies)."""
+        fields: dict[str, Any] = {
+            "temperature": self.temperature if temperature is None else temperature,
+            "max_tokens": max_tokens or self.max_tokens,
+        }
+        if stop:
+            fields["stop"] = list(stop)
+        if (seed if seed is not None else self.seed) is not None:
+            fields["seed"] = seed if seed is not None else self.seed
+        return fields
+
+    def reply_settings(
+        self,
+        *,
+        stop: Sequence[str] = (),
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """What the response cache keys on: exactly the sampling fields sent, and the endpoint they go to."""
+        sent = self.sampling(stop=stop, max_tokens=max_tokens, temperature=temperature, seed=seed)
+        return {"endpoint": self.endpoint, **sent}
+
+    @functools.cached_property
+    def endpoint(self) -> str:
+        """Where requests go: --api-base, else the provider's fixed URL or its `<PROVIDER>_API_BASE` /
+        `<PROVIDER>_BASE_URL` variable (litellm reads those), else the provider's default."""
+        if self.api_base:
+            return self.api_base
+        try:
+            _, provider, _, base = litellm_module().get_llm_provider(self.name)
+        except Exception:  # unknown to litellm: the call itself will say so
+            return "unknown"
+        if base:
+            return str(base)
+        for var in (f"{provider.upper()}_API_BASE", f"{provider.upper()}_BASE_URL"):
+            if os.environ.get(var):
+                return os.environ[var]
+        return f"{provider} default"
 
     def call(self, kwargs: dict[str, Any]) -> Any:
         litellm = litellm_module()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from agentevo.protocols import Model
 from agentevo.records import Message, ModelReply, ToolSpec
@@ -20,6 +21,19 @@ class AtTemperature:
     @property
     def supports_tools(self) -> bool:
         return bool(getattr(self.inner, "supports_tools", False))
+
+    def reply_settings(
+        self,
+        *,
+        stop: Sequence[str] = (),
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        from agentevo.models.cache import reply_settings
+
+        temp = self.temperature if temperature is None else temperature
+        return reply_settings(self.inner, stop=stop, max_tokens=max_tokens, temperature=temp, seed=seed)
 
     def complete(
         self,

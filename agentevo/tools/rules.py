@@ -10,10 +10,16 @@ enforces the same limits again at run time; these rules only refuse what is plai
 from __future__ import annotations
 
 import ast
+import functools
+import importlib
 import re
+import types
 from dataclasses import dataclass
 
-# Modules whose whole API is pure computation: no files, processes, network, environment or interpreter.
+# Modules whose whole public API is pure computation: no files, processes, network, environment, clock
+# waits, threads or interpreter access. (csv reads and writes any iterable of lines, not files.) A module
+# reached *through* one of these (`shlex.os`, `typing.sys`, `dataclasses.builtins`) is refused by
+# `member_problem`, as are private names (`random._os`).
 SAFE_MODULES = frozenset(
     {
         "__future__",
@@ -26,7 +32,9 @@ SAFE_MODULES = frozenset(
         "cmath",
         "collections",
         "collections.abc",
+        "colorsys",
         "copy",
+        "csv",
         "dataclasses",
         "datetime",
         "decimal",
@@ -34,16 +42,23 @@ SAFE_MODULES = frozenset(
         "enum",
         "fractions",
         "functools",
+        "graphlib",
         "hashlib",
         "heapq",
+        "hmac",
         "html",
+        "ipaddress",
         "itertools",
         "json",
+        "keyword",
         "math",
         "numbers",
         "operator",
+        "pprint",
         "random",
         "re",
+        "reprlib",
+        "secrets",
         "shlex",
         "statistics",
         "string",
@@ -55,7 +70,40 @@ SAFE_MODULES = frozenset(
         "zlib",
     }
 )
+# Modules of which only these names are pure: io.open / io.FileIO touch files, uuid.uuid1 / getnode may run
+# `ip link`, contextlib.chdir changes the process's directory.
+PARTLY_SAFE = {
+    "io": frozenset({"StringIO", "BytesIO"}),
+    "uuid": frozenset(
+        {
+            "UUID",
+            "uuid3",
+            "uuid4",
+            "uuid5",
+            "NAMESPACE_DNS",
+            "NAMESPACE_URL",
+            "NAMESPACE_OID",
+            "NAMESPACE_X500",
+        }
+    ),
+    "contextlib": frozenset({"contextmanager", "suppress", "closing", "nullcontext", "ExitStack"}),
+}
 TEST_MODULES = frozenset({"tool"})  # what a test file may import besides the safe modules
+
+# Names from allowed modules that evaluate strings as code or reach objects by a computed name.
+EVALUATING = {
+    "get_type_hints": "evaluates annotation strings as code",
+    "ForwardRef": "evaluates a string as code",
+    "get_field": "reaches attributes named by a format string",
+}
+NAMED_ACCESSORS = ("attrgetter", "methodcaller")  # fine with literal plain names, like getattr
+# Attributes that lead from any object to frames, code and the interpreter's globals and builtins.
+INTERNALS = frozenset(
+    {
+        "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code", "tb_frame", "tb_next",
+        "f_globals", "f_locals", "f_builtins", "f_back", "f_code", "co_code", "func_globals",
+    }
+)  # fmt: skip
 
 FORBIDDEN_CALLS = {
     "eval": "eval runs arbitrary code",
@@ -166,7 +214,36 @@ def shell_danger(script: str) -> str | None:
 
 
 def module_allowed(module: str, extra: frozenset[str]) -> bool:
-    return module in SAFE_MODULES or module in extra
+    return module in SAFE_MODULES or module in PARTLY_SAFE or module in extra
+
+
+@functools.cache
+def member_problem(module: str, name: str) -> str | None:
+    """Why `module.name` may not be used (module is a safe or partly safe module), or None."""
+    if f"{module}.{name}" in SAFE_MODULES:
+        return None
+    if module in PARTLY_SAFE:
+        allowed = PARTLY_SAFE[module]
+        return None if name in allowed else f"only {', '.join(sorted(allowed))} of {module} may be used"
+    if name.startswith("_"):
+        return f"private name {module}.{name}"
+    try:  # only the pure modules above are ever imported here
+        value = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None  # no such name: the tool's own tests fail on it
+    if isinstance(value, types.ModuleType):
+        return f"{module}.{name} is the module {value.__name__}"
+    return None
+
+
+def plain_names(args: list[ast.expr]) -> bool:
+    """Literal attribute names without special parts, as getattr/attrgetter may take."""
+    return bool(args) and all(
+        isinstance(a, ast.Constant)
+        and isinstance(a.value, str)
+        and not any(is_dunder(part) for part in a.value.split("."))
+        for a in args
+    )
 
 
 class RuleVisitor(ast.NodeVisitor):
@@ -177,14 +254,69 @@ class RuleVisitor(ast.NodeVisitor):
         self.extra = extra_modules
         self.found: list[Violation] = []
         self.docstrings: set[int] = set()
+        self.modules: dict[str, str] = {}  # local name -> the allowed module it is bound to
+        self.parents: dict[int, ast.AST] = {}
 
     def visit_Module(self, node: ast.Module) -> None:
         for owner in ast.walk(node):
+            for child in ast.iter_child_nodes(owner):
+                self.parents[id(child)] = owner
             if isinstance(owner, ast.Module | ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef):
                 first = owner.body[0] if owner.body else None
                 if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
                     self.docstrings.add(id(first.value))  # prose, checked as a description instead
+            self.bind_modules(owner)  # before any use: a function may use a module imported below it
         self.generic_visit(node)
+        for annotation in annotations(node):
+            self.check_annotation_strings(annotation)
+
+    def bind_modules(self, node: ast.AST) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in SAFE_MODULES or alias.name in PARTLY_SAFE:
+                    if alias.asname:
+                        self.modules[alias.asname] = alias.name
+                    else:
+                        head = alias.name.partition(".")[0]
+                        self.modules[head] = head
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in SAFE_MODULES:
+                    self.modules[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+
+    def module_of(self, node: ast.AST) -> str | None:
+        """The allowed module an expression denotes (`json`, `collections.abc`), or None."""
+        if isinstance(node, ast.Name):
+            return self.modules.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.module_of(node.value)
+            if base is not None and f"{base}.{node.attr}" in SAFE_MODULES:
+                return f"{base}.{node.attr}"
+        return None
+
+    def check_module_value(self, node: ast.AST, name: str) -> None:
+        """A module may only be used as `module.name`: passed around, nothing checks what is reached."""
+        parent = self.parents.get(id(node))
+        if not (isinstance(parent, ast.Attribute) and parent.value is node):
+            self.add("module-value", node, f"the module {name!r} is used as a value (or its name is reused)")
+
+    def check_annotation_strings(self, annotation: ast.expr) -> None:
+        """String annotations are code that typing and functools.singledispatch evaluate: check them too."""
+        for node in ast.walk(annotation):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                try:
+                    inner = ast.parse(node.value.strip(), mode="eval")
+                except SyntaxError:
+                    continue  # not an expression, so nothing evaluates it
+                for sub in ast.walk(inner):
+                    sub.lineno = node.lineno  # type: ignore[attr-defined]
+                nested = RuleVisitor(kind=self.kind, extra_modules=self.extra)
+                nested.modules, nested.parents = self.modules, self.parents
+                for child in ast.walk(inner):
+                    for grand in ast.iter_child_nodes(child):
+                        nested.parents[id(grand)] = child
+                nested.visit(inner.body)
+                self.found += nested.found
 
     def add(self, code: str, node: ast.AST, message: str) -> None:
         self.found.append(Violation(code, getattr(node, "lineno", 0), message))
@@ -206,6 +338,12 @@ class RuleVisitor(ast.NodeVisitor):
                 module_allowed(module, self.extra) or module_allowed(f"{module}.{alias.name}", self.extra)
             ):
                 self.add("forbidden-import", node, f"import of '{module}.{alias.name}' is not allowed")
+            elif module not in self.extra and (why := member_problem(module, alias.name)):
+                self.add("module-attribute", node, why)
+            elif alias.name in NAMED_ACCESSORS and alias.asname not in (None, alias.name):
+                self.add("dynamic-attribute", node, f"{alias.name} imported under another name")
+            elif alias.name in EVALUATING:
+                self.add("evaluates-code", node, f"{alias.name}: {EVALUATING[alias.name]}")
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
@@ -226,17 +364,40 @@ class RuleVisitor(ast.NodeVisitor):
             self.add("dynamic-attribute", node, "type() with three arguments builds classes at run time")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
+        base = self.module_of(node.value)
         if is_dunder(node.attr) and node.attr not in ALLOWED_DUNDERS:
             self.add("dunder-access", node, f"access to {node.attr!r}")
         elif node.attr in ENV_NAMES:
             self.add("env-access", node, f"environment variables ({node.attr})")
-        self.generic_visit(node)
+        elif base is not None and (why := member_problem(base, node.attr)):
+            self.add("module-attribute", node, why)
+        elif (whole := self.module_of(node)) is not None:
+            self.check_module_value(node, whole)
+        else:
+            self.check_name(node.attr, node)
+        if base is None or isinstance(node.value, ast.Attribute):
+            self.generic_visit(node)  # a bare module name under its own attribute is fine
 
     def visit_Name(self, node: ast.Name) -> None:
         if is_dunder(node.id) and node.id not in ALLOWED_DUNDERS:
             self.add("dunder-access", node, f"use of {node.id!r}")
         elif node.id in ENV_NAMES:
             self.add("env-access", node, f"environment variables ({node.id})")
+        elif node.id in self.modules:
+            self.check_module_value(node, self.modules[node.id])
+        else:
+            self.check_name(node.id, node)
+
+    def check_name(self, name: str, node: ast.expr) -> None:
+        """Names that evaluate code or reach attributes by computed names, however they were imported."""
+        if name in EVALUATING:
+            self.add("evaluates-code", node, f"{name}: {EVALUATING[name]}")
+        elif name in INTERNALS:
+            self.add("interpreter-internals", node, f"access to {name!r}")
+        elif name in NAMED_ACCESSORS:
+            call = self.parents.get(id(node))
+            if not (isinstance(call, ast.Call) and call.func is node and plain_names(call.args)):
+                self.add("dynamic-attribute", node, f"{name}() with a computed or special attribute name")
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if not isinstance(node.value, str) or id(node) in self.docstrings:
@@ -256,6 +417,16 @@ class RuleVisitor(ast.NodeVisitor):
 
     def visit_Global(self, node: ast.Global) -> None:
         self.add("global-state", node, "global statements are not allowed")
+
+
+def annotations(tree: ast.Module) -> list[ast.expr]:
+    found: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
+            found.append(node.annotation)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None:
+            found.append(node.returns)
+    return found
 
 
 def is_dunder(name: str) -> bool:

@@ -1,3 +1,7 @@
+from threading import Lock
+from types import SimpleNamespace
+
+from agentevo.models.local import EmbeddedModel
 from agentevo.models.prefix_cache import PrefixCache, common_prefix
 
 
@@ -33,3 +37,60 @@ def test_short_or_missing_prefixes_are_not_reused_and_capacity_is_kept():
     # the whole prompt may be cached already: one token is always left for the model to compute
     assert cache.lookup(list(range(100, 140)))[0] == 39
     assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
+
+
+def tiny_weights():
+    """A real (randomly initialised) two-layer Llama: the same generate path as SmolLM2, in milliseconds."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from agentevo.models.local import Weights
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
+    return Weights(
+        model=LlamaForCausalLM(config).eval(), tokenizer=SimpleNamespace(eos_token_id=0), lock=Lock()
+    )
+
+
+def generate(weights, ids: list[int], fed: list[int]) -> list[int]:
+    """One greedy call through EmbeddedModel.generate; `fed` gets the tokens its first forward computed."""
+    import torch
+
+    first = len(fed)
+
+    def count(_module, args):
+        if len(fed) == first:
+            fed.append(int(args[0].shape[1]))
+
+    hook = weights.model.model.embed_tokens.register_forward_pre_hook(count)
+    try:
+        enc = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
+        out = EmbeddedModel().generate(weights, enc, 6, 0.0, (), [], None)
+    finally:
+        hook.remove()
+    return out[0].tolist()
+
+
+def test_the_second_call_of_a_conversation_computes_only_its_new_tokens():
+    """Fails when the prefix cache is silently ignored: then the whole second prompt is prefilled again."""
+    weights = tiny_weights()
+    fed: list[int] = []
+    prompt = [1 + i % 60 for i in range(40)]
+    first = generate(weights, prompt, fed)
+    follow = [*first, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+    second = generate(weights, follow, fed)
+    # the stored cache covers every token of the first call but its last generated one
+    assert fed == [len(prompt), len(follow) - (len(first) - 1)]
+    assert weights.prefixes.reused_tokens == len(first) - 1
+    weights.prefixes.entries.clear()
+    assert generate(weights, follow, fed) == second  # computing from scratch gives the same tokens
+    assert fed[-1] == len(follow)

@@ -103,6 +103,53 @@ CORPUS = [
     case("type() class factory", "dynamic-attribute", "T = type('T', (), {})\nreturn a + b"),
     case("sys.modules", "forbidden-import", "import sys\nreturn a + b + len(sys.modules)"),
     case("breakpoint", "forbidden-call", "breakpoint()\nreturn a + b"),
+    # attribute tricks through allowed modules: a module re-exported by a pure one, private names, dunders
+    case("shlex.os", "module-attribute", "import shlex\nshlex.os.system('id')\nreturn a + b"),
+    case("typing.sys.modules", "module-attribute", "import typing\nreturn len(typing.sys.modules) + a + b"),
+    case("datetime.sys", "module-attribute", "import datetime\nreturn len(datetime.sys.argv) + a + b"),
+    case("from typing import sys", "module-attribute", "return a + b", header="from typing import sys\n"),
+    case(
+        "dataclasses.builtins",
+        "module-attribute",
+        "import dataclasses\nreturn dataclasses.builtins.eval('a+b')",
+    ),
+    case("random._os", "module-attribute", "import random\nrandom._os.system('id')\nreturn a + b"),
+    case("io.open", "module-attribute", "import io\nreturn len(io.open('x').read()) + a + b"),
+    case("uuid.getnode", "module-attribute", "import uuid\nreturn uuid.getnode() + a + b"),
+    case("contextlib.chdir", "module-attribute", "import contextlib\ncontextlib.chdir('/')\nreturn a + b"),
+    case("csv.__builtins__", "dunder-access", "import csv\nreturn csv.__builtins__['eval']('a+b')"),
+    case(
+        "decimal.__loader__", "dunder-access", "import decimal\nreturn a + b + len(str(decimal.__loader__))"
+    ),
+    case(
+        "module passed as a value",
+        "module-value",
+        "import typing\nm = typing\nreturn len(m.sys.path) + a + b",
+    ),
+    case(
+        "attrgetter to globals",
+        "dynamic-attribute",
+        "import operator\nf = operator.attrgetter('__globals__')(add_numbers)\nreturn a + b",
+    ),
+    case(
+        "frame builtins",
+        "interpreter-internals",
+        "g = (i for i in ())\nb = g.gi_frame.f_builtins\nreturn a + b",
+    ),
+    case(
+        "get_type_hints", "evaluates-code", "import typing\ntyping.get_type_hints(add_numbers)\nreturn a + b"
+    ),
+    case(
+        "code in a string annotation",
+        "forbidden-call",
+        "return a + b",
+        header="import functools\n\n\ndef hidden(x: \"exec('import os')\") -> int:\n    return 0\n",
+    ),
+    case(
+        "format-string attribute walk",
+        "evaluates-code",
+        "import string\nstring.Formatter().get_field('0.x', [a], {})\nreturn a + b",
+    ),
     case("dormant trigger", "forbidden-import", "if a == 1337:\n    import socket\nreturn a + b"),
     case("global state", "global-state", "global COUNT\nreturn a + b"),
     case("side effects at import", "top-level-code", "return a + b", header="print('loaded')\n"),
