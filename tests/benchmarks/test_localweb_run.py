@@ -90,7 +90,7 @@ def test_parallel_workers_each_solve_state_changing_tasks_on_their_own_sites(wor
 
 def test_suites_json_lists_both_local_web_suites_with_their_splits():
     listed = {s["name"]: s for s in json.loads(cli("suites", "--json").stdout)}
-    assert listed["local-web"]["splits"] == {"train": 52, "test": 52}
+    assert listed["local-web"]["splits"] == {"train": 26, "validation": 26, "test": 52}
     assert sum(listed["local-web-templates"]["splits"].values()) == 104
 
 
