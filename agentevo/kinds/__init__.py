@@ -9,6 +9,9 @@ one `KindSpec` per kind, and the rest of agentevo asks the registry instead of s
     replay_action   a tool replayed as one action of its source task (code: submit its source)
     needs_replay    whether a tool of the kind must replay its source episode before it is registered
     tool_args       whether a proposed tool states the arguments of its replay
+    text_danger     a string constant in a tool's source the gate refuses, as (rule, why); None if fine
+    tools_open_workdir  whether its tools may open relative paths (their sandbox's working directory)
+    by_role_and_name    whether its tools must name elements by role and name (no page ids as parameters)
 
 Adding a kind is one module that calls `register_kind(KindSpec(...))` (plus its environment and suite):
 `tests/test_architecture.py` registers a toy kind from a test module and runs, learns and recalls with it.
@@ -51,6 +54,9 @@ class KindSpec:
     replay_action: Callable[[Tool], Action] | None = None
     needs_replay: bool = True
     tool_args: bool = True
+    text_danger: Callable[[str], tuple[str, str] | None] = lambda text: None
+    tools_open_workdir: bool = False
+    by_role_and_name: bool = False
 
 
 _KINDS: dict[str, KindSpec] = {}

@@ -38,5 +38,6 @@ CODE = register_kind(
         replay_action=submit_source,
         needs_replay=False,
         tool_args=False,
+        tools_open_workdir=True,
     )
 )

@@ -21,4 +21,11 @@ def perform_script(value: Any, env: Environment) -> object:
     return perform_script(value, env)
 
 
-OS = register_kind(KindSpec(name="os", compile=compile_os, perform=perform_script))
+def script_danger(text: str) -> tuple[str, str] | None:
+    from agentevo.tools.rules import shell_danger
+
+    why = shell_danger(text)
+    return ("shell-danger", why) if why else None
+
+
+OS = register_kind(KindSpec(name="os", compile=compile_os, perform=perform_script, text_danger=script_danger))

@@ -3,6 +3,7 @@ name elements by role and accessible name, each run as one action."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from agentevo.kinds import KindSpec, register_kind
@@ -22,4 +23,24 @@ def perform_steps(value: Any, env: Environment) -> object:
     return perform_steps(value, env)
 
 
-WEB = register_kind(KindSpec(name="web", trust="untrusted", compile=compile_web, perform=perform_steps))
+EXTERNAL = re.compile(r"(?i)\bjavascript:|\b(?:https?|file|ftp)://")
+
+
+def external_url(text: str) -> tuple[str, str] | None:
+    """Web macros stay on the task's site: no absolute or script URLs in their source."""
+    if EXTERNAL.search(text) is None:
+        return None
+    shown = text if len(text) <= 60 else text[:59] + "…"
+    return "external-url", f"web macros stay on the task's site: {shown!r}"
+
+
+WEB = register_kind(
+    KindSpec(
+        name="web",
+        trust="untrusted",
+        compile=compile_web,
+        perform=perform_steps,
+        text_danger=external_url,
+        by_role_and_name=True,
+    )
+)

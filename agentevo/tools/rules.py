@@ -16,6 +16,8 @@ import re
 import types
 from dataclasses import dataclass
 
+from agentevo.kinds import kind as kind_spec
+
 # Modules whose whole public API is pure computation: no files, processes, network, environment, clock
 # waits, threads or interpreter access. (csv reads and writes any iterable of lines, not files.) A module
 # reached *through* one of these (`shlex.os`, `typing.sys`, `dataclasses.builtins`) is refused by
@@ -352,7 +354,7 @@ class RuleVisitor(ast.NodeVisitor):
         self.generic_visit(node)
 
     def check_builtin_call(self, name: str, node: ast.Call) -> None:
-        if name == "open" and self.kind == "code" and workdir_literal(node):
+        if name == "open" and kind_spec(self.kind).tools_open_workdir and workdir_literal(node):
             return  # a relative literal path stays inside the sandbox's workdir
         if name in FORBIDDEN_CALLS:
             self.add("forbidden-call", node, f"{name}(): {FORBIDDEN_CALLS[name]}")
@@ -407,10 +409,8 @@ class RuleVisitor(ast.NodeVisitor):
             self.add("sensitive-path", node, f"refers to a sensitive host path: {clip(text)!r}")
         elif PATH_TRAVERSAL.search(text):
             self.add("path-traversal", node, f"'..' leaves the working directory: {clip(text)!r}")
-        elif self.kind == "os" and (why := shell_danger(text)):
-            self.add("shell-danger", node, why)
-        elif self.kind == "web" and re.search(r"(?i)\bjavascript:|\b(?:https?|file|ftp)://", text):
-            self.add("external-url", node, f"web macros stay on the task's site: {clip(text)!r}")
+        elif (danger := kind_spec(self.kind).text_danger(text)) is not None:
+            self.add(danger[0], node, danger[1])
 
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
         self.add("async", node, "async functions are not supported")

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from agentevo.kinds import kind as kind_spec
 from agentevo.tools.rules import Violation
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
@@ -89,12 +90,12 @@ def parameter_violations(fn: ast.FunctionDef, kind: str) -> list[Violation]:
     for arg in [*args.args, *args.kwonlyargs]:
         if arg.annotation is None:
             found.append(Violation("untyped-parameter", fn.lineno, f"parameter {arg.arg!r} has no type"))
-        if kind == "web" and (arg.arg == "id" or arg.arg.endswith("_id")):
+        if kind_spec(kind).by_role_and_name and (arg.arg == "id" or arg.arg.endswith("_id")):
             found.append(
                 Violation(
                     "page-id-parameter",
                     fn.lineno,
-                    f"{arg.arg!r}: web macros address elements by role and name",
+                    f"{arg.arg!r}: {kind} macros address elements by role and name",
                 )
             )
     for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:

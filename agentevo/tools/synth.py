@@ -48,6 +48,10 @@ def templates() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(PROMPTS)), undefined=jinja2.StrictUndefined)
 
 
+def kind_context(kind: str) -> dict[str, Any]:
+    return {"kind": kind, "tool_args": kind_spec(kind).tool_args}
+
+
 def render(name: str, **context: Any) -> str:
     return templates().get_template(name).render(**context).strip()
 
@@ -141,7 +145,7 @@ class LLMSynthesiser:
             }
             for t in trajectories
         ]
-        messages.append({"role": "user", "content": render("episodes.md", episodes=episodes, kind=kind)})
+        messages.append({"role": "user", "content": render("episodes.md", episodes=episodes, **kind_context(kind))})
         return messages
 
     def synthesise(self, trajectories: Sequence[Trajectory]) -> Tool | None:
@@ -166,7 +170,7 @@ class LLMSynthesiser:
             except ToolRejected as exc:
                 problem = f"The validation gate refused the tool ({exc.reason})."
             log.info("tool synthesis attempt %d refused: %s", attempt, problem)
-            messages.append({"role": "user", "content": render("repair.md", problem=problem, kind=kind)})
+            messages.append({"role": "user", "content": render("repair.md", problem=problem, **kind_context(kind))})
         return None
 
     def candidate(self, p: Proposal, trajectories: Sequence[Trajectory]) -> Candidate:
@@ -193,7 +197,7 @@ class LLMSynthesiser:
         t = trajectories[0]
         if not t.succeeded:
             return []
-        if p.kind == "code":
+        if not kind_spec(p.kind).tool_args:  # called as itself on the source task: its name must fit it
             if t.task.meta.get("entry_point") != p.name or "def check(" not in t.task.meta.get("tests", ""):
                 return []
             return [Replay(task=replay_task(t.task), reward=t.reward, trajectory_id=t.id)]
