@@ -145,7 +145,8 @@ class LLMSynthesiser:
             }
             for t in trajectories
         ]
-        messages.append({"role": "user", "content": render("episodes.md", episodes=episodes, **kind_context(kind))})
+        text = render("episodes.md", episodes=episodes, **kind_context(kind))
+        messages.append({"role": "user", "content": text})
         return messages
 
     def synthesise(self, trajectories: Sequence[Trajectory]) -> Tool | None:
@@ -170,7 +171,8 @@ class LLMSynthesiser:
             except ToolRejected as exc:
                 problem = f"The validation gate refused the tool ({exc.reason})."
             log.info("tool synthesis attempt %d refused: %s", attempt, problem)
-            messages.append({"role": "user", "content": render("repair.md", problem=problem, **kind_context(kind))})
+            text = render("repair.md", problem=problem, **kind_context(kind))
+            messages.append({"role": "user", "content": text})
         return None
 
     def candidate(self, p: Proposal, trajectories: Sequence[Trajectory]) -> Candidate:
