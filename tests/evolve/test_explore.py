@@ -10,7 +10,12 @@ import pytest
 
 from agentevo.agent.episode import run_episode
 from agentevo.agent.graph import Episode
+from agentevo.agent.prompts import demonstrations
+from agentevo.benchmarks import EnvContext, get_suite
+from agentevo.benchmarks.os import reference_answer, reference_replies
 from agentevo.config import LimitsConfig, RunConfig
+from agentevo.envs.sandbox import open_sandbox
+from agentevo.envs.sandbox.bwrap import available
 from agentevo.errors import ConfigError
 from agentevo.evolve.explore import Explorer, ExploreSpec, parse_explore
 from agentevo.evolve.loop import Evolution
@@ -18,7 +23,10 @@ from agentevo.evolve.state import EvolveOptions, EvolveState, units
 from agentevo.models.sampling import AtTemperature
 from agentevo.runs.runner import episode_id, seeded
 from agentevo.runs.store import TrajectoryStore
+from agentevo.testing import FunctionModel
 from tests.evolve.keypad import KeypadEnvironment, Tally, sampler, suite, task
+from tests.test_cli import one_line_error
+from tests.test_cli import run as agentevo
 
 CANDIDATES = ["press 1", "press 7", "press 3"]  # the first sample locks the keypad of code 73
 
@@ -159,6 +167,7 @@ def test_training_learns_from_searched_successes_and_evaluations_never_search(wo
     assert all(len(t.steps) == 1 for t in evaluations)  # one greedy attempt: the first sample locks it
     assert tally.resets["keypad-42"] == 4 and tally.resets["keypad-58"] == 4  # one reset per evaluation
     assert tally.resets["keypad-73"] > 2  # training did branch
+    assert EvolveState.load(workspace / "runs" / "evo-test").options.explore == "beam:3"  # recorded
 
 
 def test_explore_none_trains_exactly_as_an_unsearched_runner_does(tmp_path):
@@ -189,9 +198,41 @@ def same(a, b) -> bool:
 
 
 def test_the_evolve_command_refuses_a_bad_explore_value_in_one_line_and_writes_nothing(workspace):
-    from tests.test_cli import one_line_error
-    from tests.test_cli import run as agentevo
-
     result = agentevo("evolve", "--suite", "humaneval", "--explore", "beam:0", "-w", str(workspace))
     assert "--explore must be none, beam:K or tree:BUDGET" in one_line_error(result)
     assert list(workspace.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not available(), reason="needs bubblewrap")
+def test_search_in_a_real_sandbox_branches_from_fresh_sandboxes_and_keeps_the_solving_commands(tmp_path):
+    """An os task in bwrap: every branch starts from a fresh sandbox and the prefix's commands run again; a
+    model whose first sample at every step gives up solves it only through its second samples."""
+    os_suite = get_suite("os")
+    task_ = next(t for t in os_suite.tasks("all") if t.template_id == "count-lines")
+    sandbox = open_sandbox("bwrap")
+    try:
+        replies = reference_replies(task_, reference_answer(task_, sandbox))
+    finally:
+        sandbox.close()
+    give_up = "Think: I cannot tell.\n\nAct: finish"
+    turns: dict[str, int] = {}
+
+    def reply(messages, tools):  # even samples of a prompt give up, odd ones take the reference's next step
+        key = repr(messages)
+        n = turns[key] = turns.get(key, -1) + 1
+        step = sum(m["role"] == "assistant" for m in messages) - len(demonstrations("os"))
+        return give_up if n % 2 == 0 else replies[min(step, len(replies) - 1)]
+
+    cfg = RunConfig.model_validate({"environment": {"suite": "os"}, "sandbox": {"backend": "bwrap"}})
+    env = os_suite.make_env(
+        EnvContext(config=cfg, workspace=tmp_path, run_dir=tmp_path, worker=0, options={})
+    )
+    ep = Episode(env=env, model=FunctionModel(reply), limits=LimitsConfig(max_steps=4), prompt_set="os")
+    try:
+        assert run_episode(task_, ep, episode_id="plain").outcome == "failure"
+        traj = Explorer(parse_explore("beam:2")).episode(task_, ep, episode_id="searched")
+    finally:
+        env.close()
+    assert traj.outcome == "success" and traj.details["explored"]["found"]
+    assert [s.model_reply for s in traj.steps] == replies
