@@ -71,6 +71,13 @@ def evolve_command(
     train_temperature: Annotated[
         float, typer.Option(help="Sampling temperature of training episodes (evaluations stay greedy).")
     ] = 0.7,
+    explore: Annotated[
+        str,
+        typer.Option(
+            help="Search in training episodes: none, beam:K (K best branches per step) or tree:BUDGET "
+            "(best-first, at most BUDGET environment steps per task). Evaluations never search."
+        ),
+    ] = "none",
     max_steps: MaxSteps = None,
     max_tokens: MaxTokens = None,
     concurrency: Concurrency = None,
@@ -83,6 +90,7 @@ def evolve_command(
 ) -> None:
     """Learn on the training split, gate on the validation split, report the test split's learning curve."""
     from agentevo.evolve.conditions import parse_conditions
+    from agentevo.evolve.explore import parse_explore
     from agentevo.evolve.loop import RUN_SEED_STRIDE
     from agentevo.evolve.state import EvolveOptions
     from agentevo.runs.build import ensure_writable
@@ -95,6 +103,7 @@ def evolve_command(
         raise ConfigError("--label must be reward or judge")
     if curriculum not in ("bandit", "sequential"):
         raise ConfigError("--curriculum must be bandit or sequential")
+    spec = parse_explore(explore)
     if rounds < 1 or eval_every < 1 or seeds < 1:
         raise ConfigError("--rounds, --eval-every and --seeds must be at least 1")
     if rounds * eval_every >= RUN_SEED_STRIDE:
@@ -131,6 +140,7 @@ def evolve_command(
         train_limit=train_limit,
         eval_limit=eval_limit,
         train_temperature=train_temperature,
+        explore=str(spec),
     )
     start_evolution(cfg, options, ws, json_mode)
 

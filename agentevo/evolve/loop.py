@@ -4,6 +4,7 @@ validation results worse, and report the test split.
     for each training run of each condition (--seeds runs per learning condition, each from scratch):
         for each round:
             K training episodes (sampled), chosen by the curriculum, each shown what the learner holds
+                (with --explore beam:K|tree:BUDGET: searched, see evolve.explore)
                 label (reward or LLM judge) → learn (reflect → curate → commit; compile → gate)
             evaluate the validation split with the learner frozen     → what every decision reads
             evaluate the test split with the learner frozen           → one point of the reported curve
@@ -29,6 +30,7 @@ from agentevo.benchmarks import Suite
 from agentevo.config import RunConfig
 from agentevo.evolve.conditions import ConditionLearner
 from agentevo.evolve.curriculum import Curriculum
+from agentevo.evolve.explore import Explorer, parse_explore
 from agentevo.evolve.judge import Agreement, LLMJudge
 from agentevo.evolve.report import CurvePoint
 from agentevo.evolve.state import ConditionState, EvolveOptions, EvolveState
@@ -74,6 +76,7 @@ class Evolution:
         self.validation_tasks = limit(self.suite.tasks(opts.validation_split), opts.eval_limit)
         self.test_tasks = limit(self.suite.tasks(opts.test_split), opts.eval_limit)
         self.judge = LLMJudge(self.judge_model or self.model) if opts.label == "judge" else None
+        self.explore = parse_explore(opts.explore)
         self.agreements = {
             split: Agreement(**(self.state.judge or {}).get(split, {"model": self.judge.name}))
             for split in ("train", "validation", "test")
@@ -154,6 +157,8 @@ class Evolution:
         curriculum.restore(cond.curriculum)
         explorer = AtTemperature(self.model, self.options.train_temperature)
         runner = self.runner(learner.learners(frozen=False), split=self.options.train_split, model=explorer)
+        if self.explore.mode != "none":  # practice may search; evaluations never do
+            runner.play = Explorer(self.explore, learner.learners(frozen=True), self.replay_judge()).episode
         run_id = f"{self.state.evolve_id}-{safe(name)}-train"
         if self.store.get_run(run_id) is None:
             runner.start([], kind="evolve-train", run_id=run_id)
@@ -190,7 +195,7 @@ class Evolution:
     def collect(self, done: list[Trajectory], traj: Trajectory) -> None:
         with self._lock:
             done.append(traj)
-            self.state.tokens += traj.tokens
+            self.state.tokens += traj.tokens + traj.details.get("explored", {}).get("extra_tokens", 0)
 
     def seed_of(self, cond: ConditionState) -> int:
         """Independent training runs sample and pick tasks from seeds of their own."""

@@ -141,6 +141,7 @@ def render(state: EvolveState, folder: Path, learners: dict[str, ConditionLearne
             "reported split": opts.test_split,
             "training runs per condition": opts.seeds,
             "curriculum": opts.curriculum,
+            **({"practice search": opts.explore} if opts.explore != "none" else {}),
             "label": opts.label + (f" ({opts.judge or state.model})" if opts.label == "judge" else ""),
             "gate": f"on, tolerance {opts.tolerance:.0%}" if opts.gate else "off",
             "tokens": f"{state.tokens:,}",

@@ -31,6 +31,7 @@ class EvolveOptions:
     train_limit: int | None = None
     eval_limit: int | None = None
     train_temperature: float = 0.7  # training episodes explore; held-out evaluations are greedy
+    explore: str = "none"  # none | beam:K | tree:BUDGET — search in training episodes (evolve.explore)
 
 
 @dataclass

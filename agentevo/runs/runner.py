@@ -102,6 +102,7 @@ class Runner:
     show_progress: bool = True
     cancel: threading.Event = field(default_factory=threading.Event)
     on_episode_end: Callable[[Trajectory], None] | None = None  # replaces the learners' learning
+    play: Callable[..., Trajectory] = run_episode  # how one episode runs (evolve's training: with search)
 
     def __post_init__(self) -> None:
         self.runs_dir = self.workspace / "runs"
@@ -220,7 +221,7 @@ class Runner:
                 seed=seed,
             )
             done = self.store.steps(eid)  # an interrupted attempt's steps, replayed before going on
-            traj = run_episode(task, ep, episode_id=eid, run_id=run_id, done=done)
+            traj = self.play(task, ep, episode_id=eid, run_id=run_id, done=done)
         except Cancelled:
             return None
         except Exception as exc:  # one broken episode must not end the run
