@@ -53,6 +53,19 @@ class BudgetExhausted(Exception):
 
 
 @dataclass
+class Evaluation:
+    point: CurvePoint
+    rewarded: dict[str, float]  # task id → 1/0 by the benchmark's reward
+    judged: dict[str, float]  # task id → 1/0 by the judge ({} unless label-free)
+    by_judge: bool = False
+
+    @property
+    def decided(self) -> dict[str, float]:
+        """What a decision reads: the judge's verdicts in label-free runs, else the reward."""
+        return self.judged if self.by_judge else self.rewarded
+
+
+@dataclass
 class Evolution:
     """Everything one evolution run needs; `run()` drives it to the end (or to its budget)."""
 
@@ -119,29 +132,28 @@ class Evolution:
     def ensure_baseline(self, name: str) -> None:
         cond = self.state.conditions[name]
         if not cond.points:
-            validation, outcomes = self.evaluate(name, 0, "validation")
-            test, test_outcomes = self.evaluate(name, 0, "test")
-            cond.points += [vars(validation), vars(test)]
-            cond.accepted_outcomes = outcomes
-            cond.accepted_test, cond.accepted_test_judged = test_outcomes
+            validation, test = self.evaluate(name, 0, "validation"), self.evaluate(name, 0, "test")
+            cond.points += [vars(validation.point), vars(test.point)]
+            cond.accepted_outcomes = validation.decided
+            cond.accepted_test, cond.accepted_test_judged = test.rewarded, test.judged
             cond.accepted_marker = self.learners[name].marker()
-            cond.best_rate = validation.rate
+            cond.best_rate = validation.point.rate
             self.save()
 
     def one_round(self, name: str) -> None:
         cond = self.state.conditions[name]
         if self.learners[name].learns:
             self.train(name, self.options.eval_every)
-        validation, outcomes = self.evaluate(name, cond.round + 1, "validation")
-        test, test_outcomes = self.evaluate(name, cond.round + 1, "test")  # the state the gate judges
-        kept = self.gate(name, validation, outcomes)
-        validation.accepted = test.accepted = kept
-        test.note = validation.note
+        validation = self.evaluate(name, cond.round + 1, "validation")
+        test = self.evaluate(name, cond.round + 1, "test")  # of the state the gate is about to judge
+        kept = self.gate(name, validation.point, validation.decided)
+        validation.point.accepted = test.point.accepted = kept
+        test.point.note = validation.point.note
         if kept:
-            cond.accepted_test, cond.accepted_test_judged = test_outcomes
-        cond.points += [vars(validation), vars(test)]
+            cond.accepted_test, cond.accepted_test_judged = test.rewarded, test.judged
+        cond.points += [vars(validation.point), vars(test.point)]
         cond.round += 1  # only now: a round stopped before its evaluations resumes with them
-        self.plateau(cond, validation)
+        self.plateau(cond, validation.point)
         self.save()
 
     # --- training ---------------------------------------------------------------------------------------
@@ -226,9 +238,9 @@ class Evolution:
         return lambda template, n, seed: [t for t in make(template, n, seed) if t.split == "train"]
 
     # --- evaluation and the gate --------------------------------------------------------------------------
-    def evaluate(self, name: str, round_: int, split: str) -> tuple[CurvePoint, Any]:
-        """One frozen evaluation of a split. Validation gives the outcomes decisions read (judged when
-        label-free); test gives (reward outcomes, judged outcomes or {})."""
+    def evaluate(self, name: str, round_: int, split: str) -> Evaluation:
+        """One frozen evaluation of a split: its curve point, the benchmark's outcomes per task and, when
+        label-free, the judge's."""
         self.check_budget()
         cond = self.state.conditions[name]
         tasks = self.validation_tasks if split == "validation" else self.test_tasks
@@ -267,9 +279,7 @@ class Evolution:
         self.on_event(
             f"{name}: round {round_}, {split} {point.successes}/{point.n} ({cond.episodes} episodes trained)"
         )
-        if split == "validation":
-            return point, judged if self.judge else rewarded
-        return point, (rewarded, judged)
+        return Evaluation(point, rewarded, judged, by_judge=self.judge is not None)
 
     def judged(self, run_id: str, rows: Sequence[Any], split: str) -> dict[str, float]:
         found = {}
