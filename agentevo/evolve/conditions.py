@@ -69,21 +69,18 @@ class ConditionLearner:
         return self.uses_memory or self.uses_tools
 
     def open(self) -> ConditionLearner:
-        from agentevo.memory.learner import MemoryLearner
-        from agentevo.memory.store import ExperienceStore
+        from agentevo.memory.learner import MemoryLearner, open_memory
         from agentevo.tools.learner import ToolLearner
-        from agentevo.tools.wiring import open_archive
+        from agentevo.tools.wiring import open_run_archive
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        cfg, opts = self.config, self.config.memory.options
+        cfg = self.config
         if self.uses_memory:
-            self.memory = ExperienceStore.for_workspace(
-                self.folder, url=opts.get("url"), embedder=opts.get("embedder"), mode="write"
-            )
+            self.memory = open_memory(cfg, self.folder)
             for frozen, into in ((False, self.live), (True, self.frozen)):
                 into.append(MemoryLearner.for_config(cfg, self.memory, self.model, frozen=frozen))
         if self.uses_tools:
-            self.archive = open_archive(cfg, self.folder, replay_judge=self.replay_judge)
+            self.archive = open_run_archive(cfg, self.folder, replay_judge=self.replay_judge)
             for frozen, into in ((False, self.live), (True, self.frozen)):
                 into.append(ToolLearner.for_config(cfg, self.archive, self.model, frozen=frozen))
         return self

@@ -59,7 +59,7 @@ def run_learners(
     closed after the run, with the manifest fields that pin the state they started from."""
     from agentevo.memory.learner import MemoryLearner, open_memory
     from agentevo.tools.learner import ToolLearner
-    from agentevo.tools.wiring import open_archive
+    from agentevo.tools.wiring import open_run_archive
 
     learners: list[Learner] = []
     pins: dict[str, Any] = {}
@@ -70,7 +70,7 @@ def run_learners(
             learners.append(MemoryLearner.for_config(cfg, store, model))
             pins["memory_commit"] = store.head_id() or None
         if cfg.archive.enabled:
-            archive = open_archive(cfg, workspace)
+            archive = open_run_archive(cfg, workspace)
             stack.callback(archive.close)
             learners.append(ToolLearner.for_config(cfg, archive, model))
             pins["archive_state"] = archive.state()

@@ -12,7 +12,7 @@ import logging
 
 from agentevo.errors import AgentevoError
 from agentevo.protocols import Environment, Recollection, ToolHandler
-from agentevo.records import Action, Observation, Task, Tool, Trajectory
+from agentevo.records import Action, Observation, Task, Tool
 from agentevo.tools.archive import FileToolArchive, ToolTampered
 from agentevo.tools.execute import ToolExecutor
 
@@ -81,6 +81,3 @@ class ToolRecall:
             bad_args=done.bad_args,
         )
         return done.observation
-
-    def on_episode_end(self, trajectory: Trajectory) -> None:
-        pass

@@ -1,5 +1,5 @@
-"""Opening the tool archive for a run (`agentevo run --tools on`, or `archive.enabled: true`): its settings,
-its LLM synthesiser, and its state for the run manifest. The learner itself is agentevo.tools.learner."""
+"""Opening the tool archive for a run (`agentevo run --tools on`, or `archive.enabled: true`) from its run
+file: settings, replay environments and the LLM synthesiser. The learner itself is agentevo.tools.learner."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def settings_for(cfg: RunConfig) -> ArchiveSettings:
     return ArchiveSettings.from_options(options)
 
 
-def open_archive(cfg: RunConfig, folder: Path, **kw: Any) -> FileToolArchive:
+def open_run_archive(cfg: RunConfig, folder: Path, **kw: Any) -> FileToolArchive:
     """The archive of a workspace (or a condition's folder), with replays in environments made like the
     run's own."""
     settings = settings_for(cfg)
@@ -39,10 +39,3 @@ def llm_synthesiser(archive: FileToolArchive, settings: ArchiveSettings, run_mod
 
         model = load_model(settings.model)
     return LLMSynthesiser(model, archive, attempts=settings.attempts)
-
-
-def archive_state(cfg: RunConfig, workspace: Any) -> dict[str, int]:
-    """Active tool versions at the start of a run, for its manifest."""
-    if not cfg.archive.enabled:
-        return {}
-    return FileToolArchive.for_workspace(workspace, settings_for(cfg)).state()
