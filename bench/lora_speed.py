@@ -156,7 +156,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from agentevo.models.local import ensure_converted
+    from agentevo.models.engines.transformers import ensure_converted
     from agentevo.train.lora import TrainSettings
 
     settings = TrainSettings(

@@ -121,8 +121,8 @@ def main() -> None:
     args = parser.parse_args()
 
     load_start = os.getloadavg()
-    model = EmbeddedModel()
-    weights = model.load()
+    model = EmbeddedModel(engine="transformers")  # the transformers engine's PrefixCache
+    weights = model.engine.load()
     counter = PrefillCounter(weights.model)
     model.complete([{"role": "user", "content": "warm up"}], max_tokens=4)
     on, off = PrefixCache(), PrefixCache(capacity=0)  # capacity 0: every entry is dropped at once

@@ -28,6 +28,7 @@ from agentevo.agent import prompts
 from agentevo.agent.parsing import action_key, parse_tool_call
 from agentevo.config import LimitsConfig
 from agentevo.errors import Cancelled, FormatError, Interrupt, ModelError
+from agentevo.models.calls import ask
 from agentevo.protocols import Environment, Learner, Model, Recollection, StepHooks, ToolHandler
 from agentevo.records import Action, Message, ModelReply, Observation, Step, Task, ToolSpec, Trajectory
 
@@ -81,6 +82,7 @@ class Episode:
     prompt_set: str = ""
     seed: int | None = None
     builtin_demos: bool = True
+    constrain: bool = False  # replies follow the grammar of what the environment accepts now
 
     @property
     def kind(self) -> str:
@@ -114,7 +116,8 @@ def act_node(state: EpisodeState, runtime: Runtime[Turn]) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         tools = state.tools if ep.model.supports_tools else ()  # else offered as text in the task message
-        reply = ep.model.complete(state.messages, tools=tools, seed=ep.seed)
+        constraint = reply_constraint(ep, state)
+        reply = ask(ep.model, state.messages, tools=tools, seed=ep.seed, constraint=constraint)
     except ModelError as exc:
         pending = Pending(reply=ModelReply(text=""), error=f"model error: {exc}")
         return {"pending": pending.model_copy(update={"seconds": time.perf_counter() - started})}
@@ -125,6 +128,17 @@ def act_node(state: EpisodeState, runtime: Runtime[Turn]) -> dict[str, Any]:
     except FormatError as exc:
         pending.error = exc.feedback
     return {"pending": pending}
+
+
+def reply_constraint(ep: Episode, state: EpisodeState) -> Any:
+    """The grammar of the replies the environment accepts in this state (its kind's actions, ids on the
+    current page, the offered tools), when the episode is constrained and the model can follow one."""
+    if not ep.constrain or not getattr(ep.model, "constrains", False):
+        return None
+    from agentevo.constrain import for_reply
+
+    offered = () if ep.model.supports_tools else state.tools
+    return for_reply(ep.env.kind, state.observation, offered)
 
 
 def step_node(state: EpisodeState, runtime: Runtime[Turn]) -> dict[str, Any]:

@@ -15,8 +15,11 @@ from rich.table import Table
 
 from agentevo.cli.options import (
     ApiBase,
+    ChatTemplate,
     Concurrency,
     Config,
+    Constrain,
+    Engine,
     Json,
     MaxSteps,
     MaxTokens,
@@ -25,6 +28,7 @@ from agentevo.cli.options import (
     Seed,
     Suite,
     Workspace,
+    on_off,
 )
 from agentevo.config import RunConfig, run_config, workspace_dir
 from agentevo.console import err, out, percent, print_json
@@ -35,6 +39,9 @@ def evolve_command(
     suite: Suite = None,
     model: Model = None,
     api_base: ApiBase = None,
+    engine: Engine = None,
+    chat_template: ChatTemplate = None,
+    constrain: Constrain = None,
     rounds: Annotated[int, typer.Option(help="Evaluation rounds (each after --eval-every episodes).")] = 3,
     eval_every: Annotated[int, typer.Option(help="Training episodes between evaluations.")] = 10,
     train_split: Annotated[str, typer.Option(help="Split to practise on.")] = "train",
@@ -115,6 +122,9 @@ def evolve_command(
         suite=suite,
         model=model,
         api_base=api_base,
+        engine=engine,
+        chat_template=chat_template,
+        constrain=on_off("--constrain", constrain),
         max_steps=max_steps,
         max_tokens=max_tokens,
         concurrency=concurrency,

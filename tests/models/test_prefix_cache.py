@@ -1,7 +1,8 @@
 from threading import Lock
 from types import SimpleNamespace
 
-from agentevo.models.local import EmbeddedModel
+from agentevo.models.engines import Request
+from agentevo.models.engines.transformers import TransformersEngine
 from agentevo.models.prefix_cache import PrefixCache, common_prefix
 
 
@@ -44,7 +45,7 @@ def tiny_weights():
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from agentevo.models.local import Weights
+    from agentevo.models.engines.transformers import Weights
 
     torch.manual_seed(0)
     config = LlamaConfig(
@@ -62,7 +63,7 @@ def tiny_weights():
 
 
 def generate(weights, ids: list[int], fed: list[int]) -> list[int]:
-    """One greedy call through EmbeddedModel.generate; `fed` gets the tokens its first forward computed."""
+    """One greedy call through the transformers engine; `fed` gets the tokens its first forward computed."""
     import torch
 
     first = len(fed)
@@ -74,7 +75,8 @@ def generate(weights, ids: list[int], fed: list[int]) -> list[int]:
     hook = weights.model.model.embed_tokens.register_forward_pre_hook(count)
     try:
         enc = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
-        out = EmbeddedModel().generate(weights, enc, 6, 0.0, (), [], None)
+        request = Request(messages=[], limit=6, temperature=0.0, top_p=1.0, seed=0)
+        out = TransformersEngine(None, 8192).run(weights, enc, request)
     finally:
         hook.remove()
     return out[0].tolist()

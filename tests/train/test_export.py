@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from agentevo.models.local import ensure_converted
+    from agentevo.models.engines.transformers import ensure_converted
 
     return AutoTokenizer.from_pretrained(ensure_converted())
 

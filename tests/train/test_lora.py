@@ -29,7 +29,7 @@ def sft_data(runs, tmp_path_factory) -> Path:
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from agentevo.models.local import ensure_converted
+    from agentevo.models.engines.transformers import ensure_converted
 
     return AutoTokenizer.from_pretrained(ensure_converted())
 

@@ -1,0 +1,228 @@
+"""The llama.cpp engine (llama-cpp-python): a GGUF file run as it is, quantised, on the CPU (or a GPU build).
+
+`make setup` builds llama-cpp-python once per machine with portable flags and keeps the wheel (see
+scripts/engine-wheel). One `Llama` per (file, adapter) per process is shared by every model on it; a lock
+serialises replies. llama.cpp keeps the key/value cache of the previous prompt and only evaluates the tokens
+after the longest common prefix, so an agent's next step pays for its new observation, not the whole chat.
+
+The chat template is the file's own (`tokenizer.chat_template`), or the one `--chat-template` names; a
+LoRA adapter from `agentevo train lora` is converted to GGUF once, cached by its digest (models.gguf_lora).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentevo.errors import ConfigError, ModelError
+from agentevo.models.engines import Generated, Request
+from agentevo.models.stopping import ends_in_loop
+
+log = logging.getLogger(__name__)
+
+NAMED_TEMPLATES = ("chatml", "llama3-instruct", "mistral-instruct")
+
+
+@dataclass
+class Loaded:
+    llm: Any
+    template: Any  # llama_cpp.llama_chat_format.Jinja2ChatFormatter
+    lock: threading.Lock
+
+
+_loaded: dict[tuple[str, str, str], Loaded] = {}
+_load_lock = threading.Lock()
+
+
+def close_all() -> None:
+    """Free every loaded model before the interpreter tears llama_cpp's module down (else its destructor
+    runs against a half-unloaded library and prints an error at exit)."""
+    with _load_lock:
+        for loaded in _loaded.values():
+            loaded.llm.close()
+        _loaded.clear()
+
+
+atexit.register(close_all)
+
+
+def threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Any:
+    """llama.cpp prints its load log on fd 2 whatever `verbose` says for some messages; keep it off."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def file_template(path: Path) -> str | None:
+    """The chat template stored in a GGUF file's metadata, read without loading the weights."""
+    from gguf import GGUFReader
+
+    try:
+        field = GGUFReader(str(path)).fields.get("tokenizer.chat_template")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a readable GGUF file ({exc})") from None
+    if field is None:
+        return None
+    return bytes(field.parts[field.data[0]]).decode("utf-8")
+
+
+def named_template(name: str) -> str:
+    """`--chat-template` as a Jinja file, or one of the templates llama-cpp-python ships."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path.read_text()
+    from llama_cpp import llama_chat_format as formats
+
+    known = {
+        "chatml": formats.CHATML_CHAT_TEMPLATE,
+        "llama3-instruct": formats.LLAMA3_INSTRUCT_CHAT_TEMPLATE,
+        "mistral-instruct": formats.MISTRAL_INSTRUCT_CHAT_TEMPLATE,
+    }
+    if name not in known:
+        raise ConfigError(
+            f"--chat-template {name!r} is neither a file nor one of {', '.join(NAMED_TEMPLATES)}"
+        )
+    return known[name]
+
+
+def template_of(path: Path, chat_template: str | None) -> str:
+    """The chat template a file runs with: the named one, else the file's own; none is a one-line error."""
+    template = named_template(chat_template) if chat_template else file_template(path)
+    if template is None:
+        raise ConfigError(
+            f"{path.name} has no chat template (a base model?): name one with --chat-template "
+            f"({', '.join(NAMED_TEMPLATES)} or a Jinja file)"
+        )
+    return template
+
+
+def load(path: Path, adapter: Path | None, chat_template: str | None) -> Loaded:
+    key = (str(path), str(adapter or ""), chat_template or "")
+    with _load_lock:
+        if key in _loaded:
+            return _loaded[key]
+        template = template_of(path, chat_template)
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        lora = None
+        if adapter is not None:
+            from agentevo.models.gguf_lora import gguf_adapter
+
+            lora = str(gguf_adapter(adapter))
+        try:
+            with quiet_stderr():
+                llm = Llama(
+                    model_path=str(path),
+                    n_ctx=context_of(path),
+                    n_threads=threads(),
+                    n_threads_batch=threads(),
+                    n_batch=512,
+                    lora_path=lora,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"llama.cpp cannot load {path.name}: {exc}") from None
+        eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "replace")
+        bos_id = llm.token_bos()
+        bos = llm.detokenize([bos_id], special=True).decode("utf-8", "replace") if bos_id >= 0 else ""
+        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        _loaded[key] = Loaded(llm=llm, template=formatter, lock=threading.Lock())
+        return _loaded[key]
+
+
+def context_of(path: Path) -> int:
+    """The engine's context: the model's own, at most 8,192 tokens (memory for the key/value cache)."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(str(path))
+    for name, field in reader.fields.items():
+        if name.endswith(".context_length"):
+            return min(8192, int(field.parts[field.data[0]][0]))
+    return 4096
+
+
+class LlamaEngine:
+    name = "llama"
+
+    def __init__(self, path: Path, adapter: Path | None, chat_template: str | None = None) -> None:
+        self.path = path
+        self.adapter = adapter
+        self.chat_template = chat_template
+        template_of(path, chat_template)  # a file that cannot be chatted with fails here, before a run starts
+
+    def load(self) -> Loaded:
+        return load(self.path, self.adapter, self.chat_template)
+
+    @property
+    def context_tokens(self) -> int:
+        return int(self.load().llm.n_ctx())
+
+    def tokens(self, loaded: Loaded, messages: Sequence[Any]) -> list[int]:
+        rendered = loaded.template(messages=[dict(m) for m in messages])
+        return loaded.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=False, special=True)
+
+    def count(self, messages: Sequence[Any]) -> int:
+        return len(self.tokens(self.load(), messages))
+
+    def generate(self, request: Request) -> Generated:
+        loaded = self.load()
+        with loaded.lock:
+            prompt = self.tokens(loaded, request.messages)
+            out = loaded.llm.create_completion(prompt, **self.options(loaded, request, len(prompt)))
+        choice, usage = out["choices"][0], out["usage"]
+        return Generated(
+            text=choice["text"],
+            tokens_in=int(usage["prompt_tokens"]),
+            tokens_out=int(usage["completion_tokens"]),
+            finished=choice.get("finish_reason") != "length",
+        )
+
+    def options(self, loaded: Loaded, request: Request, n_prompt: int) -> dict[str, Any]:
+        from llama_cpp import LogitsProcessorList, StoppingCriteriaList
+
+        sampled = request.temperature > 0
+        options: dict[str, Any] = {
+            "max_tokens": request.limit,
+            "temperature": request.temperature,
+            "top_p": request.top_p if sampled else 1.0,
+            "top_k": 0,
+            "min_p": 0.0,
+            "repeat_penalty": 1.0,
+            "stop": list(request.stop) or None,
+            "stopping_criteria": StoppingCriteriaList([loop_stop(n_prompt)]),
+        }
+        if sampled:
+            from agentevo.models.engines.transformers import call_seed
+
+            options["seed"] = call_seed(request) % (2**32 - 1)
+        if request.constraint is not None:
+            from agentevo.constrain import Guide, llama_lltokenizer, numpy_logits_processor
+
+            guide = Guide(llama_lltokenizer(loaded.llm), request.constraint)
+            options["logits_processor"] = LogitsProcessorList([numpy_logits_processor(guide)])
+        return options
+
+
+def loop_stop(n_prompt: int) -> Any:
+    def stop(input_ids: Any, logits: Any) -> bool:
+        return ends_in_loop(list(input_ids[n_prompt:]))
+
+    return stop
