@@ -114,3 +114,21 @@ def test_any_gguf_file_runs_with_its_own_template_and_one_without_is_refused(tmp
     named = load_model(ModelConfig(name=f"local/{bare}", chat_template="chatml"))
     reply = named.complete([{"role": "user", "content": "Say hi."}], max_tokens=6)
     assert reply.tokens_in > 0 and reply.text.strip()
+
+
+@pytest.mark.slow
+def test_conversations_that_take_turns_resume_from_their_own_snapshots_with_the_same_replies():
+    """Concurrent episodes take turns on one llama.cpp context; each turn restores its own conversation's
+    key/value snapshot instead of prefilling it again, and replies exactly as a fresh prefill does."""
+    model = load_model(ModelConfig(name="local/smollm2", engine="llama"))
+    loaded = model.engine.load()
+    system = {"role": "system", "content": "You answer briefly. " * 40}
+    chats = [[system, {"role": "user", "content": f"Question {i}: name a fruit. " * 8}] for i in range(3)]
+    first = [model.complete(chat, max_tokens=6).text for chat in chats]
+    before = loaded.states.restored_tokens
+    again = [model.complete(chat, max_tokens=6).text for chat in chats]
+    assert again == first
+    assert loaded.states.restored_tokens - before >= 3 * 200  # each turn resumed from its own snapshot
+    loaded.states.entries.clear()
+    loaded.llm.reset()
+    assert [model.complete(chat, max_tokens=6).text for chat in chats] == first

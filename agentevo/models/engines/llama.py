@@ -3,7 +3,9 @@
 `make setup` builds llama-cpp-python once per machine with portable flags and keeps the wheel (see
 scripts/engine-wheel). One `Llama` per (file, adapter) per process is shared by every model on it; a lock
 serialises replies. llama.cpp keeps the key/value cache of the previous prompt and only evaluates the tokens
-after the longest common prefix, so an agent's next step pays for its new observation, not the whole chat.
+after the longest common prefix, so an agent's next step pays for its new observation, not the whole chat;
+snapshots of recent conversations (`PromptStates`) let concurrent episodes, which take turns on the model,
+each resume from their own.
 
 The chat template is the file's own (`tokenizer.chat_template`), or the one `--chat-template` names; a
 LoRA adapter from `agentevo train lora` is converted to GGUF once, cached by its digest (models.gguf_lora).
@@ -28,6 +30,77 @@ from agentevo.models.stopping import ends_in_loop
 log = logging.getLogger(__name__)
 
 NAMED_TEMPLATES = ("chatml", "llama3-instruct", "mistral-instruct")
+STATE_CACHE_MB = int(os.environ.get("AGENTEVO_LLAMA_STATE_CACHE_MB", "256"))
+"""Key/value snapshots of recent conversations kept for reuse (`PromptStates`); 0 turns them off."""
+MIN_GAIN = 64  # a snapshot is restored only when it saves at least this many tokens of prefill
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@dataclass
+class Snapshot:
+    tokens: list[int]
+    data: Any  # a ctypes byte buffer: sequence 0 of the key/value cache
+
+
+class PromptStates:
+    """Snapshots of the key/value cache after recent replies, most recent first, within a byte budget.
+
+    llama.cpp's context holds one conversation: when concurrent episodes take turns on the model, each turn
+    would prefill its whole conversation again. Before a reply, the snapshot sharing the longest prefix with
+    the prompt is restored when it beats what the context holds; after a reply, the context is saved. Only
+    the key/value cells are copied (~23 kB a token for SmolLM2-135M), not the logits."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = budget_bytes
+        self.entries: list[Snapshot] = []
+        self.restored_tokens = 0
+
+    def restore(self, llm: Any, prompt: Sequence[int]) -> int:
+        import llama_cpp
+
+        if not self.entries:
+            return 0
+        live = common_prefix(llm.input_ids[: llm.n_tokens].tolist(), prompt)
+        best = max(self.entries, key=lambda e: common_prefix(e.tokens, prompt))
+        if common_prefix(best.tokens, prompt) < live + MIN_GAIN:
+            return 0
+        ctx = llm._ctx.ctx
+        llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+        if llama_cpp.llama_state_seq_set_data(ctx, best.data, len(best.data), 0) == 0:
+            llm.n_tokens = 0
+            return 0
+        n = len(best.tokens)
+        llm.input_ids[:n] = best.tokens
+        llm.n_tokens = n
+        llm._requires_eval = True  # logits are not in the snapshot: the last token is evaluated again
+        self.restored_tokens += n
+        return n
+
+    def save(self, llm: Any) -> None:
+        import ctypes
+
+        import llama_cpp
+
+        ctx, n = llm._ctx.ctx, llm.n_tokens
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        if n < MIN_GAIN or size > self.budget:
+            return
+        data = (ctypes.c_uint8 * size)()
+        if llama_cpp.llama_state_seq_get_data(ctx, data, size, 0) != size:
+            return
+        tokens = llm.input_ids[:n].tolist()
+        kept = [e for e in self.entries if common_prefix(e.tokens, tokens) < len(e.tokens)]  # not superseded
+        self.entries = [Snapshot(tokens, data), *kept]
+        while sum(len(e.data) for e in self.entries) > self.budget:
+            self.entries.pop()
 
 
 @dataclass
@@ -35,6 +108,7 @@ class Loaded:
     llm: Any
     template: Any  # llama_cpp.llama_chat_format.Jinja2ChatFormatter
     lock: threading.Lock
+    states: PromptStates
 
 
 _loaded: dict[tuple[str, str, str], Loaded] = {}
@@ -144,7 +218,8 @@ def load(path: Path, adapter: Path | None, chat_template: str | None) -> Loaded:
         bos_id = llm.token_bos()
         bos = llm.detokenize([bos_id], special=True).decode("utf-8", "replace") if bos_id >= 0 else ""
         formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-        _loaded[key] = Loaded(llm=llm, template=formatter, lock=threading.Lock())
+        states = PromptStates(STATE_CACHE_MB << 20)
+        _loaded[key] = Loaded(llm=llm, template=formatter, lock=threading.Lock(), states=states)
         return _loaded[key]
 
 
@@ -186,7 +261,9 @@ class LlamaEngine:
         loaded = self.load()
         with loaded.lock:
             prompt = self.tokens(loaded, request.messages)
+            loaded.states.restore(loaded.llm, prompt)
             out = loaded.llm.create_completion(prompt, **self.options(loaded, request, len(prompt)))
+            loaded.states.save(loaded.llm)
         choice, usage = out["choices"][0], out["usage"]
         return Generated(
             text=choice["text"],
