@@ -47,8 +47,9 @@ def choice(texts: Sequence[str]) -> str:
 
 
 def reason_terminal(name: str = "REASON") -> str:
-    """One short sentence: no line break, no backtick, not a `call NAME` line (parse_tool_call reads it)."""
-    return rf"{name}: /[^\s`][^\n`]{{0,{REASON_CHARS - 1}}}/ & ~/call\s(?s:.*)/"
+    """One short sentence: no control character (line break, tab), no backtick, not a `call NAME` line
+    (parse_tool_call reads it)."""
+    return rf"{name}: /[^\s\x00-\x1f\x7f`][^\x00-\x1f\x7f`]{{0,{REASON_CHARS - 1}}}/ & ~/call\s(?s:.*)/"
 
 
 def with_layout(schema: dict[str, Any]) -> dict[str, Any]:

@@ -24,10 +24,13 @@ TAB = re.compile(r"\bTab (\d+)\b")
 TEXT_CHARS = 200
 URL_CHARS = 300
 
-# A fenced block's body: no backtick (so nothing ends the block early), at least one visible character.
-BLOCK_BODY = r"/[^`]*[^`\s][^`]*/"
-# With tools offered, no line of a block may read as `call …` (parse_tool_call reads every line).
-NO_CALL_LINE = r" & ~/(?s:(.*\n)?\s*call\s.*)/"
+# A fenced block whole, fence to fence, as one terminal (its body and the closing fence cannot be told apart
+# by a lexer otherwise): no backtick in the body (nothing ends it early), at least one visible character.
+NO_CALL_LINE = r" & ~/(?s:.*\n\s*call\s.*)/"  # with tools offered: no line that parse_tool_call would read
+
+
+def block(language: str) -> str:
+    return rf"/```{language}\n[^`]*[^`\s][^`]*\n```/"
 
 
 def web_ids(text: str) -> list[str]:
@@ -71,7 +74,7 @@ def web_reply(observation: Observation, tools: Sequence[ToolSpec] = ()) -> Const
         "action: " + " | ".join(names),
         *actions,
         reason_terminal(),
-        rf"TEXT: /[^\]\n`]{{0,{TEXT_CHARS}}}/",
+        rf"TEXT: /[^\]\x00-\x1f\x7f`]{{0,{TEXT_CHARS}}}/",
         r"KEY: /[A-Za-z0-9][A-Za-z0-9+_-]{0,29}/",
         rf"URL: /https?:\/\/[^\s\]`]{{1,{URL_CHARS}}}/",
         tools_lark,
@@ -81,16 +84,16 @@ def web_reply(observation: Observation, tools: Sequence[ToolSpec] = ()) -> Const
 
 def os_reply(observation: Observation, tools: Sequence[ToolSpec] = ()) -> Constraint:
     tools_lark, tool_names = tool_rules(tools)
-    body = BLOCK_BODY + r" & ~/(?s:.*Act:.*)/" + (NO_CALL_LINE if tool_names else "")
+    fenced = block("bash") + r" & ~/(?s:.*Act:.*)/" + (NO_CALL_LINE if tool_names else "")
     alternatives = ["bash", "answer", '"Act: finish"', *(["tool_call"] if tool_names else [])]
     lines = [
         'start: "Think: " REASON "\\n\\n" action',
         "action: " + " | ".join(alternatives),
-        'bash: "Act: bash\\n\\n```bash\\n" BODY "\\n```"',
-        'answer: "Act: answer(" ANSWER ")"',
+        'bash: "Act: bash\\n\\n" BASH',
         reason_terminal(),
-        f"BODY: {body}",
-        rf"ANSWER: /[^\n]{{0,{TEXT_CHARS}}}/",
+        f"BASH: {fenced}",
+        # the answer and its closing parenthesis in one terminal: the answer may hold parentheses itself
+        rf"answer: /Act: answer\([^\x00-\x1f\x7f]{{0,{TEXT_CHARS}}}\)/",
         tools_lark,
     ]
     return Constraint(lark="\n".join(line for line in lines if line) + "\n", label="os-reply")
@@ -98,13 +101,12 @@ def os_reply(observation: Observation, tools: Sequence[ToolSpec] = ()) -> Constr
 
 def code_reply(observation: Observation, tools: Sequence[ToolSpec] = ()) -> Constraint:
     tools_lark, tool_names = tool_rules(tools)
-    body = BLOCK_BODY + (NO_CALL_LINE if tool_names else "")
+    fenced = block("python") + (NO_CALL_LINE if tool_names else "")
     lines = [
         'start: REASON "\\n" action',
-        "action: python" + (" | tool_call" if tool_names else ""),
-        'python: "```python\\n" BODY "\\n```"',
+        "action: PYTHON" + (" | tool_call" if tool_names else ""),
         reason_terminal(),
-        f"BODY: {body}",
+        f"PYTHON: {fenced}",
         tools_lark,
     ]
     return Constraint(lark="\n".join(line for line in lines if line) + "\n", label="code-reply")

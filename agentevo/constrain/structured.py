@@ -64,6 +64,10 @@ def judge_reply() -> Constraint:
     return Constraint(lark=lark + "\n", label="judge-verdict")
 
 
+def file_block(name: str) -> str:
+    return rf"/```python {name}\n[^`]*[^`\s][^`]*\n```/ & ~/(?s:.*\n\s*(NAME|KIND|ARGS)\s*:.*)/"
+
+
 def synth_reply(kind: str, *, tool_args: bool) -> Constraint:
     """`tool_args` is agentevo.kinds.kind(kind).tool_args (whether the proposal carries ARGS)."""
     args_object = json.dumps({"type": "object", "x-guidance": JSON_LAYOUT})
@@ -71,9 +75,11 @@ def synth_reply(kind: str, *, tool_args: bool) -> Constraint:
     lines = [
         head + ("args_line " if tool_args else "") + "files",
         *(['args_line: "ARGS: " args "\\n"', f"args: %json {args_object}"] if tool_args else []),
-        'files: "```python tool.py\\n" BODY "\\n```\\n```python test_tool.py\\n" BODY "\\n```"',
+        'files: TOOL_PY "\\n" TEST_PY',
         r"NAME: /[A-Za-z_][A-Za-z0-9_]{0,63}/",
-        # no backtick (the block would end), no line that reads as a NAME/KIND/ARGS field
-        r"BODY: /[^`]*[^`\s][^`]*/ & ~/(?s:(.*\n)?\s*(NAME|KIND|ARGS)\s*:.*)/",
+        # each file block whole, as one terminal: no backtick in it (the block would end), no line that
+        # reads as a NAME/KIND/ARGS field
+        f"TOOL_PY: {file_block('tool.py')}",
+        f"TEST_PY: {file_block('test_tool.py')}",
     ]
     return Constraint(lark="\n".join(lines) + "\n", label=f"synth:{kind}")
