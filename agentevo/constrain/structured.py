@@ -12,6 +12,7 @@ and the synthesiser read text formats, constrained by their own Lark grammars.
 from __future__ import annotations
 
 import json
+import re
 
 from agentevo.constrain.constraint import JSON_LAYOUT, Constraint, json_reply, literal, reason_terminal
 
@@ -65,7 +66,7 @@ def judge_reply() -> Constraint:
 
 
 def file_block(name: str) -> str:
-    return rf"/```python {name}\n[^`]*[^`\s][^`]*\n```/ & ~/(?s:.*\n\s*(NAME|KIND|ARGS)\s*:.*)/"
+    return rf"/```python {re.escape(name)}\n[^`]*[^`\s][^`]*\n```/ & ~/(?s:.*\n\s*(NAME|KIND|ARGS)\s*:.*)/"
 
 
 def synth_reply(kind: str, *, tool_args: bool) -> Constraint:
