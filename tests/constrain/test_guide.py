@@ -78,4 +78,5 @@ def test_the_digest_names_the_grammar_and_its_label():
     a, b = Constraint(lark='start: "a"\n', label="x"), Constraint(lark='start: "a"\n', label="y")
     assert a.digest != b.digest
     assert a.digest == Constraint(lark='start: "a"\n', label="x").digest
-    assert for_reply("web", OBS, ()).digest != for_reply("web", Observation(text="[9] button 'Go'"), ()).digest
+    other_page = Observation(text="[9] button 'Go'")
+    assert for_reply("web", OBS, ()).digest != for_reply("web", other_page, ()).digest

@@ -33,7 +33,8 @@ def test_every_reflection_the_grammar_allows_keeps_all_its_items(vocab):
 
 def test_a_reflection_title_the_reflector_would_drop_cannot_be_written(vocab):
     for title in ("  ab  ", "x"):
-        reply = json.dumps({"items": [{"kind": "insight", "title": title, "description": "", "content": "abc"}]})
+        item = {"kind": "insight", "title": title, "description": "", "content": "abc"}
+        reply = json.dumps({"items": [item]})
         tokens = vocab.tokens(reply)
         assert vocab.guide(reflection_reply()).matcher.try_consume_tokens(tokens) < len(tokens), title
 
