@@ -143,25 +143,29 @@ class _NewTokens:
 
 
 def torch_logits_processor(guide: Guide) -> Any:
-    """A transformers LogitsProcessor (batch 1) that feeds the guide each new token and masks the scores."""
+    """A transformers LogitsProcessor (batch 1) that feeds the guide each new token and masks the scores.
+
+    The mask is unpacked and, for CPU scores, applied by numpy: llguidance.torch's kernel is torch.compile'd
+    (about 20 s on its first call on a CPU), and torch's own small ops cost tens of milliseconds each when
+    its OpenMP threads compete for a loaded machine's cores (bench/constrain_cost.py)."""
     import torch
     from transformers import LogitsProcessor
+
+    NUMPY_FLOATS = (torch.float32, torch.float64)
 
     class GuidedLogits(LogitsProcessor):
         def __init__(self) -> None:
             self.tokens = _NewTokens(guide)
-            self.shifts = torch.arange(32, dtype=torch.int32)
 
         def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
             if input_ids.shape[0] != 1:
                 raise ModelError(f"constrained decoding takes one sequence, not {input_ids.shape[0]}")
             self.tokens.feed(input_ids[0].tolist())
-            words = torch.from_numpy(guide.fill_bitmask()[0])
-            allowed = ((words.unsqueeze(1) >> self.shifts) & 1).flatten().bool()
-            vocab = scores.shape[-1]
-            if allowed.numel() < vocab:
-                allowed = torch.cat([allowed, allowed.new_zeros(vocab - allowed.numel())])
-            return scores.masked_fill(~allowed[:vocab].to(scores.device), float("-inf"))
+            forbidden = ~_expand(guide.fill_bitmask()[0], scores.shape[-1])
+            if scores.device.type == "cpu" and scores.dtype in NUMPY_FLOATS and scores.is_contiguous():
+                np.putmask(scores.numpy()[0], forbidden, -np.inf)  # in place, one thread
+                return scores
+            return scores.masked_fill(torch.from_numpy(forbidden).to(scores.device), float("-inf"))
 
     return GuidedLogits()
 

@@ -80,3 +80,11 @@ def test_the_digest_names_the_grammar_and_its_label():
     assert a.digest == Constraint(lark='start: "a"\n', label="x").digest
     other_page = Observation(text="[9] button 'Go'")
     assert for_reply("web", OBS, ()).digest != for_reply("web", other_page, ()).digest
+
+
+def test_the_torch_processor_masks_half_precision_scores_too(vocab):
+    guide = vocab.guide(for_reply("code", OBS, ()))
+    processor = torch_logits_processor(guide)
+    scores = processor(torch.tensor([PROMPT]), torch.randn(1, 49152).to(torch.bfloat16))
+    assert scores.dtype == torch.bfloat16
+    assert set(torch.isfinite(scores[0]).nonzero().flatten().tolist()) == set(guide.allowed().tolist())
