@@ -6,14 +6,18 @@ Lark here is llguidance's dialect: terminals are regexes `/…/` (with `&` and `
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentevo.records import ToolSpec
+
+log = logging.getLogger(__name__)
 
 REASON_CHARS = 160
 # A tool name `call NAME` can name (agentevo.agent.parsing.TOOL_CALL); other tools cannot be called by text.
@@ -71,9 +75,21 @@ def tool_rules(tools: Sequence[ToolSpec]) -> tuple[str, list[str]]:
     for name, tool in zip(names, usable, strict=True):
         schema = dict(tool.parameters) if isinstance(tool.parameters, dict) else {}
         schema.setdefault("type", "object")
+        args = json.dumps(with_layout(schema))
+        if not compiles(args):  # the tool executor still checks the arguments against the schema
+            log.warning("tool %s: llguidance cannot compile its parameters' schema; any object", tool.name)
+            args = json.dumps(with_layout({"type": "object"}))
         lines.append(f"{name}: {literal('call ' + tool.name + ' ')} {name}_args")
-        lines.append(f"{name}_args: %json {json.dumps(with_layout(schema))}")
+        lines.append(f"{name}_args: %json {args}")
     return "\n".join(lines), names
+
+
+@functools.lru_cache(maxsize=256)
+def compiles(schema: str) -> bool:
+    import llguidance
+
+    grammar = llguidance.LLMatcher.grammar_from_json_schema(schema)
+    return not llguidance.LLMatcher.validate_grammar(grammar)
 
 
 def json_reply(label: str, schema: dict[str, Any]) -> Constraint:

@@ -25,14 +25,11 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agentevo.errors import ConfigError
 from agentevo.protocols import Environment
 from agentevo.records import Action, Observation, Step, Tool, ToolSpec, Trajectory
-
-if TYPE_CHECKING:
-    from agentevo.constrain import Constraint
 
 BUILT_IN = {"code": "agentevo.kinds.code", "os": "agentevo.kinds.os", "web": "agentevo.kinds.web"}
 WORKFLOW_STEPS = 10
@@ -62,7 +59,7 @@ class KindSpec:
     text_danger: Callable[[str], tuple[str, str] | None] = lambda text: None
     tools_open_workdir: bool = False
     by_role_and_name: bool = False
-    reply_grammar: Callable[[Observation, Sequence[ToolSpec]], Constraint | None] | None = None
+    reply_grammar: Callable[[Observation, Sequence[ToolSpec]], Any] | None = None  # → Constraint | None
 
 
 _KINDS: dict[str, KindSpec] = {}

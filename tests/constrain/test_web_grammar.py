@@ -93,3 +93,11 @@ def test_an_offered_tool_is_called_with_arguments_its_schema_accepts(vocab):
     assert calls >= 5
     tokens = vocab.tokens('Use the tool.\n```call log_in {"remember": true}```')  # `user` is required
     assert vocab.guide(constraint).matcher.try_consume_tokens(tokens) < len(tokens)
+
+
+def test_a_tool_whose_schema_llguidance_cannot_compile_is_called_with_any_object(vocab):
+    schema = {"type": "object", "properties": {"a": {"$ref": "#/x"}}}
+    odd = ToolSpec(name="odd", description="d", parameters=schema)
+    guide = vocab.guide(for_reply("web", OBS, [odd]))
+    tokens = vocab.tokens('Try it.\n```call odd {"b": 1}```')
+    assert guide.matcher.try_consume_tokens(tokens) == len(tokens) and guide.accepting
