@@ -51,9 +51,10 @@ def choice(texts: Sequence[str]) -> str:
 
 
 def reason_terminal(name: str = "REASON") -> str:
-    """One short sentence: no control character (line break, tab), no backtick, not a `call NAME` line
-    (parse_tool_call reads it)."""
-    return rf"{name}: /[^\s\x00-\x1f\x7f`][^\x00-\x1f\x7f`]{{0,{REASON_CHARS - 1}}}/ & ~/call\s(?s:.*)/"
+    """One short sentence: it starts with a letter (the embedded model otherwise tends to number a list,
+    `1. 1. 1.`, until the bound), holds no control character (line break, tab) nor backtick, and is not a
+    `call NAME` line (parse_tool_call reads it)."""
+    return rf"{name}: /[A-Za-z][^\x00-\x1f\x7f`]{{0,{REASON_CHARS - 1}}}/ & ~/call\s(?s:.*)/"
 
 
 def with_layout(schema: dict[str, Any]) -> dict[str, Any]:
