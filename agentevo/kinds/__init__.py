@@ -12,6 +12,8 @@ one `KindSpec` per kind, and the rest of agentevo asks the registry instead of s
     text_danger     a string constant in a tool's source the gate refuses, as (rule, why); None if fine
     tools_open_workdir  whether its tools may open relative paths (their sandbox's working directory)
     by_role_and_name    whether its tools must name elements by role and name (no page ids as parameters)
+    reply_grammar   the grammar of the next reply (agentevo.constrain.Constraint) from the observation and
+                    the tools offered as text; None: its replies are not constrained
 
 Adding a kind is one module that calls `register_kind(KindSpec(...))` (plus its environment and suite):
 `tests/test_architecture.py` registers a toy kind from a test module and runs, learns and recalls with it.
@@ -27,7 +29,7 @@ from typing import Any
 
 from agentevo.errors import ConfigError
 from agentevo.protocols import Environment
-from agentevo.records import Action, Step, Tool, Trajectory
+from agentevo.records import Action, Observation, Step, Tool, ToolSpec, Trajectory
 
 BUILT_IN = {"code": "agentevo.kinds.code", "os": "agentevo.kinds.os", "web": "agentevo.kinds.web"}
 WORKFLOW_STEPS = 10
@@ -57,6 +59,7 @@ class KindSpec:
     text_danger: Callable[[str], tuple[str, str] | None] = lambda text: None
     tools_open_workdir: bool = False
     by_role_and_name: bool = False
+    reply_grammar: Callable[[Observation, Sequence[ToolSpec]], Any] | None = None  # → Constraint | None
 
 
 _KINDS: dict[str, KindSpec] = {}

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from agentevo.kinds import KindSpec, raw_action, register_kind
-from agentevo.records import Action, Step, Tool, Trajectory
+from agentevo.records import Action, Observation, Step, Tool, ToolSpec, Trajectory
+
+if TYPE_CHECKING:
+    from agentevo.constrain import Constraint
 
 
 def passing_step(steps: Sequence[Step]) -> list[Step]:
@@ -29,6 +33,12 @@ def submit_source(tool: Tool) -> Action:
     return Action(name="submit", args={"code": tool.source})
 
 
+def reply_grammar(observation: Observation, tools: Sequence[ToolSpec]) -> Constraint:
+    from agentevo.constrain.grammars import code_reply
+
+    return code_reply(observation, tools)
+
+
 CODE = register_kind(
     KindSpec(
         name="code",
@@ -39,5 +49,6 @@ CODE = register_kind(
         needs_replay=False,
         tool_args=False,
         tools_open_workdir=True,
+        reply_grammar=reply_grammar,
     )
 )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from agentevo.kinds import KindSpec, register_kind
 from agentevo.protocols import Environment
-from agentevo.records import Trajectory
+from agentevo.records import Observation, ToolSpec, Trajectory
+
+if TYPE_CHECKING:
+    from agentevo.constrain import Constraint
 
 
 def compile_os(traj: Trajectory) -> object:
@@ -28,4 +32,18 @@ def script_danger(text: str) -> tuple[str, str] | None:
     return ("shell-danger", why) if why else None
 
 
-OS = register_kind(KindSpec(name="os", compile=compile_os, perform=perform_script, text_danger=script_danger))
+def reply_grammar(observation: Observation, tools: Sequence[ToolSpec]) -> Constraint:
+    from agentevo.constrain.grammars import os_reply
+
+    return os_reply(observation, tools)
+
+
+OS = register_kind(
+    KindSpec(
+        name="os",
+        compile=compile_os,
+        perform=perform_script,
+        text_danger=script_danger,
+        reply_grammar=reply_grammar,
+    )
+)

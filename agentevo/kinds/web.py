@@ -4,11 +4,15 @@ name elements by role and accessible name, each run as one action."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from agentevo.kinds import KindSpec, register_kind
 from agentevo.protocols import Environment
-from agentevo.records import Trajectory
+from agentevo.records import Observation, ToolSpec, Trajectory
+
+if TYPE_CHECKING:
+    from agentevo.constrain import Constraint
 
 
 def compile_web(traj: Trajectory) -> object:
@@ -34,6 +38,12 @@ def external_url(text: str) -> tuple[str, str] | None:
     return "external-url", f"web macros stay on the task's site: {shown!r}"
 
 
+def reply_grammar(observation: Observation, tools: Sequence[ToolSpec]) -> Constraint:
+    from agentevo.constrain.grammars import web_reply
+
+    return web_reply(observation, tools)
+
+
 WEB = register_kind(
     KindSpec(
         name="web",
@@ -42,5 +52,6 @@ WEB = register_kind(
         perform=perform_steps,
         text_danger=external_url,
         by_role_and_name=True,
+        reply_grammar=reply_grammar,
     )
 )
