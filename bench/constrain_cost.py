@@ -103,7 +103,7 @@ def main() -> None:
         torch.set_num_threads(opts.threads)
     from transformers import AutoTokenizer
 
-    from agentevo.models.local import ensure_converted
+    from agentevo.models.engines.transformers import ensure_converted
 
     hf = AutoTokenizer.from_pretrained(ensure_converted())
     started = time.perf_counter()

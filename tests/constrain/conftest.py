@@ -52,7 +52,7 @@ class Vocab:
 def vocab() -> Vocab:
     from transformers import AutoTokenizer
 
-    from agentevo.models.local import ensure_converted
+    from agentevo.models.engines.transformers import ensure_converted
 
     tokenizer = hf_lltokenizer(AutoTokenizer.from_pretrained(ensure_converted()))
     n = tokenizer.vocab_size

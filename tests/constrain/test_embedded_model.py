@@ -24,7 +24,7 @@ CASES = [
 def smol():
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from agentevo.models.local import ensure_converted
+    from agentevo.models.engines.transformers import ensure_converted
 
     path = ensure_converted()
     return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
