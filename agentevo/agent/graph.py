@@ -82,7 +82,6 @@ class Episode:
     prompt_set: str = ""
     seed: int | None = None
     builtin_demos: bool = True
-    constrain: bool = False  # replies follow the grammar of what the environment accepts now
 
     @property
     def kind(self) -> str:
@@ -132,8 +131,9 @@ def act_node(state: EpisodeState, runtime: Runtime[Turn]) -> dict[str, Any]:
 
 def reply_constraint(ep: Episode, state: EpisodeState) -> Any:
     """The grammar of the replies the environment accepts in this state (its kind's actions, ids on the
-    current page, the offered tools), when the episode is constrained and the model can follow one."""
-    if not ep.constrain or not getattr(ep.model, "constrains", False):
+    current page, the offered tools), when the model follows constraints (local models, unless --constrain
+    off)."""
+    if not getattr(ep.model, "constrains", False):
         return None
     from agentevo.constrain import for_reply
 

@@ -51,9 +51,7 @@ Engine = Annotated[
 ]
 ChatTemplate = Annotated[
     str | None,
-    typer.Option(
-        help="Template of a GGUF without one: chatml, llama3-instruct, mistral-instruct or a file."
-    ),
+    typer.Option(help="Template of a GGUF without one: chatml, llama3-instruct, mistral-instruct or a file."),
 ]
 Constrain = Annotated[
     str | None,

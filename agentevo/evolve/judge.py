@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from agentevo.agent import prompts
+from agentevo.models.calls import ask
 from agentevo.protocols import Model
 from agentevo.records import Trajectory
 
@@ -51,7 +52,9 @@ class LLMJudge:
                 ),
             }
         )
-        reply = self.model.complete(messages, max_tokens=160, temperature=0.0)
+        from agentevo.constrain import judge_reply
+
+        reply = ask(self.model, messages, max_tokens=160, temperature=0.0, constraint=judge_reply())
         match = VERDICT.search(reply.text)
         if match is None:
             return Verdict(success=False, parsed=False, reply=reply.text)

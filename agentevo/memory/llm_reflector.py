@@ -22,6 +22,7 @@ from agentevo.errors import ModelError
 from agentevo.memory.changes import new_id
 from agentevo.memory.reflect import clip, provenance_of, scope_of
 from agentevo.memory.trust import source_trust
+from agentevo.models.calls import ask
 from agentevo.protocols import Model
 from agentevo.records import Experience, Message, Trajectory
 
@@ -144,8 +145,16 @@ class LLMReflector:
     def reflect(self, trajectory: Trajectory, *, known: Sequence[Experience] = ()) -> list[Experience]:
         if trajectory.outcome == "error" or not trajectory.steps:
             return []
+        from agentevo.constrain import reflection_reply
+
         try:
-            reply = self.model.complete(messages_for(trajectory), max_tokens=self.max_tokens, temperature=0.0)
+            reply = ask(
+                self.model,
+                messages_for(trajectory),
+                max_tokens=self.max_tokens,
+                temperature=0.0,
+                constraint=reflection_reply(),
+            )
         except ModelError as exc:
             log.warning("reflector model failed on %s: %s", trajectory.id, exc)
             return []

@@ -90,7 +90,6 @@ class EmbeddedModel:
     follow a grammar when the caller passes a `constraint` (constrained decoding)."""
 
     supports_tools = False  # offered tools are shown as text; replies call them as `call NAME {json}`
-    constrains = True  # complete() takes constraint=
 
     def __init__(
         self,
@@ -103,8 +102,10 @@ class EmbeddedModel:
         engine: str = "auto",
         chat_template: str | None = None,
         base: str = "smollm2",
+        constrains: bool = True,
     ) -> None:
         self.name = name
+        self.constrains = constrains  # replies follow a constraint a caller passes (--constrain on)
         self.adapter = adapter
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -126,6 +127,7 @@ class EmbeddedModel:
             engine=cfg.engine,
             chat_template=cfg.chat_template,
             base=base,
+            constrains=cfg.constrain is not False,
         )
 
     def reply_settings(

@@ -117,8 +117,10 @@ class LiteLLMModel:
         seed: int | None = None,
         timeout_s: float = 120.0,
         retries: int = 3,
+        constrains: bool = False,
     ) -> None:
         self.name = resolve_name(name, api_base)
+        self.constrains = constrains  # --constrain on: JSON-schema replies use the provider's schema mode
         self.api_base = api_base
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -134,6 +136,15 @@ class LiteLLMModel:
         except Exception:  # litellm raises for models it has never heard of
             return False
 
+    @functools.cached_property
+    def supports_schema(self) -> bool:
+        """Replies constrained to a JSON schema, as litellm's model map knows it. A grammar that is not one
+        JSON value (an action, a code block) has no provider mode, so such replies stay free text."""
+        try:
+            return bool(litellm_module().supports_response_schema(model=self.name))
+        except Exception:
+            return False
+
     @classmethod
     def from_config(cls, cfg: ModelConfig, *, check: bool = True) -> LiteLLMModel:
         model = cls(
@@ -144,6 +155,7 @@ class LiteLLMModel:
             seed=cfg.seed,
             timeout_s=cfg.timeout_s,
             retries=cfg.retries,
+            constrains=bool(cfg.constrain),
         )
         if check:
             check_model(model.name, model.api_base)
@@ -158,6 +170,7 @@ class LiteLLMModel:
         max_tokens: int | None = None,
         temperature: float | None = None,
         seed: int | None = None,
+        constraint: Any = None,
     ) -> ModelReply:
         if not ALLOW_REMOTE and not is_loopback(self.api_base):
             raise ModelError(f"remote model calls are disabled here (model {self.name}); use --live")
@@ -171,6 +184,11 @@ class LiteLLMModel:
             kwargs.update(api_base=self.api_base, api_key=os.environ.get("OPENAI_API_KEY") or "none")
         if tools:
             kwargs["tools"] = [{"type": "function", "function": t.model_dump()} for t in tools]
+        if constraint is not None and constraint.json_schema is not None and self.supports_schema:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": constraint.json_schema},
+            }
         started = time.perf_counter()
         response = self.call(kwargs)
         return self.to_reply(response, time.perf_counter() - started)

@@ -219,7 +219,6 @@ class Runner:
                 cancel=self.cancel,
                 prompt_set=self.suite.prompt_set,
                 seed=seed,
-                constrain=bool(self.config.model.constrain),
             )
             done = self.store.steps(eid)  # an interrupted attempt's steps, replayed before going on
             traj = self.play(task, ep, episode_id=eid, run_id=run_id, done=done)

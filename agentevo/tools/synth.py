@@ -22,6 +22,7 @@ import jinja2
 from agentevo.agent.prompts import parse_turns
 from agentevo.errors import FormatError, ModelError, ToolRejected
 from agentevo.kinds import kind as kind_spec
+from agentevo.models.calls import ask
 from agentevo.protocols import Model
 from agentevo.records import Message, Provenance, Scope, Tool, Trajectory
 from agentevo.tools.archive import FileToolArchive
@@ -153,11 +154,19 @@ class LLMSynthesiser:
         """Propose, gate, repair; the registered tool, or None when every attempt was refused."""
         if not trajectories:
             return None
+        from agentevo.constrain import synth_reply
+
         kind = trajectories[0].task.kind
         messages = self.messages(trajectories)
         for attempt in range(1, self.attempts + 1):
             try:
-                reply = self.model.complete(messages, max_tokens=self.max_tokens, temperature=0.0)
+                reply = ask(
+                    self.model,
+                    messages,
+                    max_tokens=self.max_tokens,
+                    temperature=0.0,
+                    constraint=synth_reply(kind, tool_args=kind_spec(kind).tool_args),
+                )
             except ModelError as exc:
                 log.warning("tool synthesis: the model failed: %s", exc)
                 return None

@@ -66,13 +66,13 @@ def site():
 
 
 def test_every_constrained_reply_in_a_live_web_episode_is_a_valid_action_on_the_page(model, site, tmp_path):
-    assert model.engine.name == "llama"  # the default engine
+    assert model.engine.name == "llama" and model.constrains  # the defaults for a local model
     env = Watched(PlaywrightWebEnvironment(options=WebOptions(max_obs_tokens=0), screenshot_root=tmp_path))
     task = Task(
         id="login", suite="test", kind="web", instruction="Open the help page.", meta={"start_url": site}
     )
     try:
-        ep = Episode(env=env, model=model, limits=LimitsConfig(max_steps=6), constrain=True)
+        ep = Episode(env=env, model=model, limits=LimitsConfig(max_steps=6))
         traj = run_episode(task, ep, episode_id="live-web")
     finally:
         env.env.close()

@@ -105,3 +105,20 @@ def test_remote_calls_are_forbidden_in_tests(monkeypatch):
     model = load_model("openai/gpt-4o-mini")
     with forbid_remote_calls(), pytest.raises(ModelError, match="disabled"):
         model.complete([{"role": "user", "content": "hi"}])
+
+
+def test_constrain_on_sends_a_json_schema_reply_in_the_providers_schema_mode(server):
+    from agentevo.constrain import judge_reply, reflection_reply
+    from agentevo.models.calls import ask
+
+    cfg = ModelConfig(name="openai/gpt-4o-mini", api_base=server.url, constrain=True)
+    model = load_model(cfg)
+    ask(model, [{"role": "user", "content": "reflect"}], constraint=reflection_reply())
+    sent = server.requests[-1]["response_format"]
+    assert sent["type"] == "json_schema"
+    assert sent["json_schema"]["schema"] == reflection_reply().json_schema
+    ask(model, [{"role": "user", "content": "judge"}], constraint=judge_reply())
+    assert "response_format" not in server.requests[-1]  # a grammar that is not JSON has no provider mode
+    off = load_model(ModelConfig(name="openai/gpt-4o-mini", api_base=server.url, constrain=False))
+    ask(off, [{"role": "user", "content": "reflect"}], constraint=reflection_reply())
+    assert "response_format" not in server.requests[-1]
