@@ -35,14 +35,8 @@ def run_once(suite: str, engine: str, constrain: str, jobs: int, args: argparse.
     ws = Path(tempfile.mkdtemp(prefix="episode-speed-"))
     cmd = [
         *(sys.executable, "-m", "agentevo.cli", "run", "--suite", suite, "--split", "test"),
-        *(
-            "--limit",
-            str(args.limit),
-            "--max-steps",
-            str(args.max_steps),
-            "--max-tokens",
-            str(args.max_tokens),
-        ),
+        *(("--limit", str(args.limit)) if args.limit else ()),
+        *("--max-steps", str(args.max_steps), "--max-tokens", str(args.max_tokens)),
         *("--engine", engine, "--constrain", constrain, "-j", str(jobs), "--json", "-w", str(ws)),
     ]
     started = time.perf_counter()
@@ -76,7 +70,7 @@ def main() -> None:
     parser.add_argument("--engines", default="llama,transformers")
     parser.add_argument("--constrain", default="off,on")
     parser.add_argument("--concurrency", default="1")
-    parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--limit", type=int, default=10, help="test tasks per suite; 0: the whole split")
     parser.add_argument("--max-steps", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--name", default="episode_speed")
