@@ -7,7 +7,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.logging import RichHandler
 from rich.table import Table
 
 from agentevo import __version__
@@ -61,6 +60,8 @@ def root(
         ),
     ] = False,
 ) -> None:
+    from rich.logging import RichHandler
+
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(
         level=level,
