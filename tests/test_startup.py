@@ -30,7 +30,8 @@ NOT_FOR_HELP = (
     "llama_cpp",
     "llguidance",
 )
-# Listing reads the SQL ledger (sqlmodel, sqlalchemy), and nothing of the models, the agent or the index.
+# Listing reads the SQL ledger (sqlmodel, sqlalchemy), and nothing of the models, the agent or the index;
+# numpy only when vectors are searched.
 NOT_FOR_LISTING = (
     "torch",
     "transformers",
@@ -40,6 +41,7 @@ NOT_FOR_LISTING = (
     "playwright",
     "matplotlib",
     "llama_cpp",
+    "numpy",
 )
 
 # Runs the typer app in-process as the console script does, then reports which modules it loaded.
