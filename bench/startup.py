@@ -7,6 +7,7 @@ root (or --root, another checkout to compare with) first on PYTHONPATH:
 
     python -c pass           the interpreter alone (the floor)
     import typer             the interpreter plus typer and rich (the floor of any typer CLI)
+    import typer, sqlmodel   plus pydantic and SQLAlchemy: the floor of a command that reads a SQL store
     --help                   agentevo --help
     memory list              agentevo memory list -w WS, on an empty store made as `run --memory on` makes one
     tools list               agentevo tools list -w WS, on an empty archive
@@ -47,6 +48,7 @@ def commands(ws: Path) -> dict[str, list[str]]:
     return {
         "python -c pass": [sys.executable, "-c", "pass"],
         "import typer": [sys.executable, "-c", "import typer"],
+        "import typer, sqlmodel": [sys.executable, "-c", "import typer, sqlmodel"],
         "agentevo --help": [*cli, "--help"],
         "agentevo memory list": [*cli, "memory", "list", "-w", str(ws)],
         "agentevo tools list": [*cli, "tools", "list", "-w", str(ws)],
