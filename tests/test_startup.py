@@ -70,8 +70,8 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
-def loaded_by(args: list[str], tmp_path: Path) -> set[str]:
-    """The top-level packages a fresh `agentevo ARGS` process has imported when it is done."""
+def modules_of(args: list[str], tmp_path: Path) -> set[str]:
+    """The modules a fresh `agentevo ARGS` process has imported when it is done."""
     report = tmp_path / "modules.json"
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(report), *args],
@@ -81,7 +81,12 @@ def loaded_by(args: list[str], tmp_path: Path) -> set[str]:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    return {name.split(".")[0] for name in json.loads(report.read_text())}
+    return set(json.loads(report.read_text()))
+
+
+def loaded_by(args: list[str], tmp_path: Path) -> set[str]:
+    """The top-level packages a fresh `agentevo ARGS` process has imported when it is done."""
+    return {name.split(".")[0] for name in modules_of(args, tmp_path)}
 
 
 @pytest.fixture
@@ -110,3 +115,9 @@ def test_a_listing_command_loads_no_model_agent_or_index_library(command, worksp
     loaded = loaded_by([*command, "-w", str(workspace_with_memory)], tmp_path)
     assert "sqlalchemy" in loaded  # it did read its store
     assert sorted(loaded & set(NOT_FOR_LISTING)) == []
+
+
+def test_a_command_imports_its_own_command_module_only(workspace_with_memory, tmp_path):
+    loaded = modules_of(["memory", "list", "-w", str(workspace_with_memory)], tmp_path)
+    commands = {m for m in loaded if m.startswith("agentevo.cli.")}
+    assert commands == {"agentevo.cli.app", "agentevo.cli.options", "agentevo.cli.memory"}
