@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentevo.errors import ConfigError
+from agentevo.paths import cache_dir as cache_dir  # re-exported: they live in the light agentevo.paths
+from agentevo.paths import workspace_dir as workspace_dir
 
 
 class Section(BaseModel):
@@ -188,17 +189,6 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a run file must be a mapping of sections, not {type(data).__name__}")
     return data
-
-
-def workspace_dir(explicit: str | Path | None = None) -> Path:
-    """The workspace: --workspace, else AGENTEVO_HOME, else the current directory."""
-    return Path(explicit or os.environ.get("AGENTEVO_HOME") or ".").expanduser().resolve()
-
-
-def cache_dir() -> Path:
-    """Where converted model weights and other per-user caches live (AGENTEVO_CACHE)."""
-    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agentevo"
-    return Path(os.environ.get("AGENTEVO_CACHE") or default).expanduser()
 
 
 # The command-line flags that set a run's config, each naming the one field it sets; `run`, `evolve` and

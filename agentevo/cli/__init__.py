@@ -8,8 +8,10 @@ memory     agentevo memory …                     tools     agentevo tools …
 sandbox    agentevo sandbox …                    sites     agentevo sites up|reset|status
 score      agentevo score                        ui        agentevo ui
 
-Heavy libraries (litellm, torch, langgraph, playwright) are imported inside the commands: `agentevo --help`
-imports only typer, rich and this package.
+Heavy libraries (litellm, torch, langgraph, playwright, numpy, SQL) are imported inside the commands:
+`agentevo --help` imports only typer, rich and this package. The root group (app.LazyGroup) imports a
+command's module when that command runs or the help lists it, so `agentevo memory list` loads memory.py
+alone. tests/test_startup.py checks both; bench/startup.py times them.
 """
 
 from agentevo.cli.app import app, main

@@ -2,28 +2,67 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.logging import RichHandler
+import typer.main
 from rich.table import Table
+from typer.core import TyperGroup
 
 from agentevo import __version__
-from agentevo.cli.evolve import evolve_command
-from agentevo.cli.memory import memory_app
 from agentevo.cli.options import ApiBase, Json, Model, Temperature
-from agentevo.cli.run import run_command
-from agentevo.cli.runs import runs_app
-from agentevo.cli.sandbox import sandbox_app
-from agentevo.cli.score import score_command
-from agentevo.cli.sites import sites_app
-from agentevo.cli.tools import tools_app
-from agentevo.cli.train import export_command, train_app
-from agentevo.cli.ui import ui_command
 from agentevo.console import err, out, print_json
 from agentevo.errors import AgentevoError, ConfigError
+
+# The commands defined in the other modules of this package: (module, attribute, a command or a group). A
+# module is imported when its command runs, or when `--help` lists the commands; `agentevo memory list`
+# imports the memory commands only.
+COMMANDS = {
+    "run": ("agentevo.cli.run", "run_command", "command"),
+    "evolve": ("agentevo.cli.evolve", "evolve_command", "command"),
+    "score": ("agentevo.cli.score", "score_command", "command"),
+    "export": ("agentevo.cli.train", "export_command", "command"),
+    "ui": ("agentevo.cli.ui", "ui_command", "command"),
+}
+GROUPS = {
+    "runs": ("agentevo.cli.runs", "runs_app", "group"),
+    "tools": ("agentevo.cli.tools", "tools_app", "group"),
+    "sites": ("agentevo.cli.sites", "sites_app", "group"),
+    "sandbox": ("agentevo.cli.sandbox", "sandbox_app", "group"),
+    "memory": ("agentevo.cli.memory", "memory_app", "group"),
+    "train": ("agentevo.cli.train", "train_app", "group"),
+}
+
+
+def load_command(name: str) -> Any:
+    """The click command of one lazily imported command or group, converted by typer as add_typer would."""
+    module, attribute, kind = (COMMANDS | GROUPS)[name]
+    target = getattr(importlib.import_module(module), attribute)
+    holder = typer.Typer(add_completion=False)
+    holder.callback()(lambda: None)  # a callback keeps typer from collapsing a lone command into the app
+    if kind == "group":
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    group = typer.main.get_command(holder)
+    assert isinstance(group, TyperGroup)
+    return group.commands[name]
+
+
+class LazyGroup(TyperGroup):
+    """The root group: the commands of COMMANDS, then those defined here, then GROUPS, loaded on demand."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return [*COMMANDS, *(n for n in self.commands if n not in COMMANDS and n not in GROUPS), *GROUPS]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS | GROUPS:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
     name="agentevo",
@@ -31,18 +70,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=LazyGroup,
 )
-app.command("run")(run_command)
-app.command("evolve")(evolve_command)
-app.add_typer(runs_app, name="runs")
-app.add_typer(tools_app, name="tools")
-app.add_typer(sites_app, name="sites")
-app.command("score")(score_command)
-app.add_typer(sandbox_app, name="sandbox")
-app.add_typer(memory_app, name="memory")
-app.command("export")(export_command)
-app.add_typer(train_app, name="train")
-app.command("ui")(ui_command)
 
 
 def version_callback(value: bool) -> None:
@@ -61,6 +90,8 @@ def root(
         ),
     ] = False,
 ) -> None:
+    from rich.logging import RichHandler
+
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(
         level=level,

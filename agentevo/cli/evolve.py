@@ -7,10 +7,9 @@ import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agentevo.cli.options import (
@@ -30,9 +29,12 @@ from agentevo.cli.options import (
     Workspace,
     on_off,
 )
-from agentevo.config import RunConfig, run_config, workspace_dir
 from agentevo.console import err, out, percent, print_json
 from agentevo.errors import ConfigError
+from agentevo.paths import workspace_dir
+
+if TYPE_CHECKING:
+    from agentevo.config import RunConfig
 
 
 def evolve_command(
@@ -96,6 +98,7 @@ def evolve_command(
     json_mode: Json = False,
 ) -> None:
     """Learn on the training split, gate on the validation split, report the test split's learning curve."""
+    from agentevo.config import run_config
     from agentevo.evolve.conditions import parse_conditions
     from agentevo.evolve.explore import parse_explore
     from agentevo.evolve.loop import RUN_SEED_STRIDE
@@ -174,6 +177,7 @@ def start_evolution(cfg: RunConfig, options: Any, ws: Path, json_mode: bool) -> 
 def resume_evolution(
     evolve_id: str, ws: Path, json_mode: bool, tokens: int | None, minutes: float | None
 ) -> None:
+    from agentevo.config import RunConfig
     from agentevo.evolve.state import EvolveState
 
     folder = ws / "runs" / evolve_id
@@ -263,6 +267,8 @@ class progress_bars:
     """One bar per condition: its training episodes and evaluations."""
 
     def __init__(self, evo: Any, json_mode: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         opts = evo.options
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),

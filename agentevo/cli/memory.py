@@ -15,13 +15,13 @@ import typer
 from rich.table import Table
 
 from agentevo.cli.options import Json, MemoryDb, Workspace
-from agentevo.config import workspace_dir
 from agentevo.console import err, out, print_json
 from agentevo.errors import MemoryStoreError
-from agentevo.records import Experience
+from agentevo.paths import workspace_dir
 
 if TYPE_CHECKING:  # the store pulls in SQL and numpy: loaded by the commands that need it
     from agentevo.memory.store import CommitInfo, ExperienceStore
+    from agentevo.records import Experience
 
 memory_app = typer.Typer(
     help="Inspect, search, roll back and repair the experience memory.", no_args_is_help=True

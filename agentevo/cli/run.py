@@ -31,11 +31,12 @@ from agentevo.cli.options import (
     Workspace,
     on_off,
 )
-from agentevo.config import RunConfig, run_config, workspace_dir
 from agentevo.console import err, out, percent, print_json
+from agentevo.paths import workspace_dir
 
 if TYPE_CHECKING:
     from agentevo.benchmarks import Suite as TaskSuite
+    from agentevo.config import RunConfig
     from agentevo.runs.summary import RunSummary
 
 
@@ -124,6 +125,7 @@ def run_command(
 ) -> None:
     """Run a model on a suite; store every step; print the summary."""
     from agentevo.benchmarks import suite_for
+    from agentevo.config import run_config
     from agentevo.runs.build import build_runner, ensure_writable, run_learners, select_tasks
 
     ws = workspace_dir(workspace)
@@ -182,6 +184,7 @@ def progress(json_mode: bool) -> bool:
 
 def resume_command(run_id: str, workspace: Path, db: str | None, json_mode: bool) -> None:
     from agentevo.benchmarks import suite_for
+    from agentevo.config import RunConfig
     from agentevo.runs.build import build_runner, run_learners
     from agentevo.runs.store import TrajectoryStore
 

@@ -8,9 +8,9 @@ import typer
 from rich.table import Table
 
 from agentevo.cli.options import Json, RunsDb, Workspace
-from agentevo.config import workspace_dir
 from agentevo.console import out, percent, print_json
 from agentevo.errors import ConfigError
+from agentevo.paths import workspace_dir
 
 runs_app = typer.Typer(help="List and inspect stored runs.", no_args_is_help=True)
 

@@ -6,14 +6,6 @@ import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from agentevo.cli.options import Json
@@ -35,6 +27,8 @@ def build(
     json_mode: Json = False,
 ) -> None:
     """Build the docker sandbox image from Debian packages (no registry); a no-op when it is up to date."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from agentevo.envs.sandbox.docker import client
     from agentevo.envs.sandbox.image import build_image, load_recipe
 
@@ -114,6 +108,8 @@ def check(
     json_mode: Json = False,
 ) -> None:
     """Run the escape and resource-bomb suite against each available backend; exit 1 if anything escaped."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from agentevo.envs.sandbox import backend_available, open_sandbox
     from agentevo.envs.sandbox.attacks import cases
     from agentevo.envs.sandbox.check import CHECK_LIMITS, Context, harmless, run_backend

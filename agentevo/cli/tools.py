@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.syntax import Syntax
 from rich.table import Column, Table
 
 from agentevo.cli.options import Json, ToolsDb, Workspace
@@ -90,6 +88,8 @@ def list_tools(
 @tools_app.command("show")
 def show(ref: str, workspace: Workspace = None, db: ToolsDb = None, json_mode: Json = False) -> None:
     """Show one tool (NAME or NAME@V): its code, tests, provenance, replays and history."""
+    from rich.syntax import Syntax
+
     archive = open_archive(workspace, db)
     name, version = split_ref(ref)
     tool = archive.get(name, version)
@@ -159,6 +159,8 @@ def verify(
     workspace: Workspace = None, db: ToolsDb = None, sandbox: ToolSandbox = None, json_mode: Json = False
 ) -> None:
     """Re-run every active tool's tests and replays; retire those that fail; merge duplicates."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     from agentevo.tools import lifecycle
 
     archive = open_archive(workspace, db, sandbox)
@@ -199,6 +201,8 @@ def diff(
     name: str, v1: int, v2: int, workspace: Workspace = None, db: ToolsDb = None, json_mode: Json = False
 ) -> None:
     """Show what changed between two versions of a tool."""
+    from rich.syntax import Syntax
+
     archive = open_archive(workspace, db)
     a, b = archive.get(name, v1), archive.get(name, v2)
     files = {

@@ -21,9 +21,9 @@ from agentevo.cli.options import (
     Split,
     Workspace,
 )
-from agentevo.config import workspace_dir
 from agentevo.console import err, out, percent, print_json
 from agentevo.errors import ConfigError
+from agentevo.paths import workspace_dir
 
 train_app = typer.Typer(
     help="Train a LoRA adapter on exported experience, and evaluate it.", no_args_is_help=True

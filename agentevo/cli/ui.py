@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from agentevo.cli.options import Workspace
-from agentevo.config import workspace_dir
 from agentevo.console import err
 from agentevo.errors import ConfigError
+from agentevo.paths import workspace_dir
 
 
 def ui_command(

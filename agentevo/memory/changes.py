@@ -7,12 +7,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from agentevo.memory.tables import MemoryCommitRow, MemoryItemRow
 from agentevo.records import Experience
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def new_id() -> str:

@@ -8,12 +8,13 @@ length, so a dot product is the cosine similarity.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from agentevo.errors import ConfigError
 from agentevo.protocols import Embedder
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BATCH = 256
 
@@ -53,6 +54,8 @@ def named(embedder: Embedder | str) -> tuple[str, Embedder]:
 
 def embed_unit(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
     """Unit vectors (float32, one row per text), computed in batches."""
+    import numpy as np
+
     rows: list[list[float]] = []
     for start in range(0, len(texts), BATCH):
         rows.extend(embedder(list(texts[start : start + BATCH])))

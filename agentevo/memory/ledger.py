@@ -12,8 +12,8 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import delete, func
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
@@ -46,6 +46,9 @@ from agentevo.memory.vectors import FIELDS
 from agentevo.protocols import Embedder
 from agentevo.records import Experience
 from agentevo.text import first_line
+
+if TYPE_CHECKING:
+    import numpy as np
 
 IN_BATCH = 500  # ids per `IN (…)` query
 
@@ -212,6 +215,8 @@ class Ledger:
 
     def live_vectors(self) -> tuple[list[str], np.ndarray, list[dict[str, str]]]:
         """Every live item's id, vector and filter attributes (what the vector table is loaded from)."""
+        import numpy as np
+
         cols = (MemoryItemRow.id, MemoryItemRow.vector, *(getattr(MemoryItemRow, f) for f in FIELDS))
         with self.session() as s:
             rows = list(s.exec(select(*cols).order_by(MemoryItemRow.id)))  # type: ignore[call-overload]

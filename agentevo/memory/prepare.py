@@ -7,9 +7,7 @@ restore or an import does); only new or reworded items are embedded, in one batc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from agentevo.memory import trust
 from agentevo.memory.changes import Change, embed_text
@@ -17,6 +15,9 @@ from agentevo.memory.embedders import embed_unit
 from agentevo.memory.tables import MemoryItemRow, unpack
 from agentevo.protocols import Embedder
 from agentevo.records import Experience, utcnow
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SCREENED_OPS = {"add", "update", "merge", "import"}
 
@@ -41,6 +42,8 @@ def vectors_for(
     changes: Sequence[Change], before: Mapping[str, MemoryItemRow], embedder: Embedder
 ) -> dict[str, np.ndarray]:
     """A unit vector for every item the changes keep, embedding only those whose text is new."""
+    import numpy as np
+
     vectors: dict[str, np.ndarray] = {}
     to_embed: list[Change] = []
     for c in changes:

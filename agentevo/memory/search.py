@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from agentevo.errors import ConfigError
 from agentevo.memory.vectors import Spec, VectorTable, make_spec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ def nearest(
     numpy_max_rows: int = NUMPY_MAX_ROWS,
 ) -> list[tuple[str, float]]:
     """The k nearest rows the filter admits, by the faster path for this query."""
+    import numpy as np
+
     n_all, n_sub = len(table), table.count(spec)
     if n_sub == 0 or k <= 0:
         return []

@@ -21,10 +21,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from filelock import FileLock, Timeout
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -42,6 +40,10 @@ from agentevo.protocols import Embedder
 from agentevo.records import Experience
 from agentevo.text import first_line, safe_url
 
+if TYPE_CHECKING:  # numpy and the file lock load when a search or a writer needs them
+    import numpy as np
+    from filelock import FileLock
+
 STORE_DIR = "memory_store"
 LOCK_FILE = "writer.lock"
 
@@ -49,6 +51,8 @@ __all__ = ["STORE_DIR", "Change", "CommitInfo", "Diff", "ExperienceStore", "embe
 
 
 def acquire_writer_lock(root: Path, timeout_s: float) -> FileLock:
+    from filelock import FileLock, Timeout
+
     lock = FileLock(str(root / LOCK_FILE), thread_local=False)
     try:
         lock.acquire(timeout=timeout_s)

@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlmodel import Session, select
 
 from agentevo.memory.changes import row_attrs
@@ -80,6 +79,8 @@ def changed_since(session: Callable[[], Session], commit_id: str) -> set[str]:
 
 
 def upsert_from_sql(session: Callable[[], Session], index: Any, ids: Sequence[str]) -> None:
+    import numpy as np
+
     for start in range(0, len(ids), BATCH):
         part = list(ids[start : start + BATCH])
         with session() as s:

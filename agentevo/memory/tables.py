@@ -10,13 +10,15 @@ can share one Postgres database with the trajectory store.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import JSON, Column, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from agentevo.records import utcnow
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SCHEMA_VERSION = "1"
 
@@ -74,8 +76,12 @@ def create_tables(engine: Any) -> None:
 
 
 def pack(vector: Any) -> bytes:
+    import numpy as np
+
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
 def unpack(blob: bytes) -> np.ndarray:
+    import numpy as np
+
     return np.frombuffer(blob, dtype=np.float32)

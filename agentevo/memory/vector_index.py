@@ -13,9 +13,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from agentevo.errors import MemoryStoreError
 from agentevo.memory import search, sync
@@ -25,6 +23,9 @@ from agentevo.memory.tables import unpack
 from agentevo.memory.vectors import Spec, VectorTable
 from agentevo.records import Experience
 from agentevo.text import first_line
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,8 @@ class VectorIndex:
         self.update_chroma(info.id, stamped, vectors)
 
     def update_chroma(self, head: str, stamped: Stamped, vectors: Mapping[str, np.ndarray]) -> None:
+        import numpy as np
+
         if not self.use_index:
             return
         try:

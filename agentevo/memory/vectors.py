@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
 
 FIELDS = ("kind", "trust", "suite", "site", "template")
 SMALL_SCAN = 30_000  # rows
@@ -52,6 +54,8 @@ def blas_threads_for(rows: int) -> contextlib.AbstractContextManager[Any]:
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Positions of the k largest scores, best first."""
+    import numpy as np
+
     if k <= 0 or scores.size == 0:
         return np.zeros(0, dtype=np.int64)
     if scores.size > k:
@@ -64,6 +68,8 @@ class VectorTable:
     """Rows of (id, unit vector, filter codes); upsert and remove keep the matrix dense (swap-remove)."""
 
     def __init__(self, dim: int) -> None:
+        import numpy as np
+
         self.dim = dim
         self.ids: list[str] = []
         self.row: dict[str, int] = {}
@@ -84,6 +90,8 @@ class VectorTable:
         return vocab.setdefault(value, len(vocab))
 
     def reserve(self, n: int) -> None:
+        import numpy as np
+
         if n <= self._mat.shape[0]:
             return
         size = max(n, 2 * self._mat.shape[0])
@@ -131,6 +139,8 @@ class VectorTable:
         self._cache.clear()
 
     def mask(self, spec: Spec) -> np.ndarray:
+        import numpy as np
+
         n = len(self.ids)
         keep = np.ones(n, dtype=bool)
         for field, values in spec:
@@ -141,6 +151,8 @@ class VectorTable:
 
     def subset(self, spec: Spec) -> tuple[np.ndarray, np.ndarray]:
         """(row positions, their contiguous vectors) of the rows a filter selects; cached until a write."""
+        import numpy as np
+
         hit = self._cache.get(spec)
         if hit is None:
             idx = np.flatnonzero(self.mask(spec))

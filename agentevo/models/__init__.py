@@ -9,10 +9,13 @@ NAME with api_base=URL           any OpenAI-compatible server (llama.cpp, vLLM, 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agentevo.config import ModelConfig
 from agentevo.models.cache import CachedModel
 from agentevo.protocols import Model
+
+if TYPE_CHECKING:  # the run config (pydantic, yaml) loads with load_model: the embedders import this package
+    from agentevo.config import ModelConfig
 
 LOCAL_PREFIX = "local/"
 
@@ -20,6 +23,8 @@ LOCAL_PREFIX = "local/"
 def load_model(spec: str | ModelConfig, *, cache_path: Path | None = None, check: bool = True) -> Model:
     """Build the model a string (or a ModelConfig) names; raise ModelNotFound / ModelError at once if it
     cannot work (unknown name, missing key, unreachable api_base) so that nothing is written first."""
+    from agentevo.config import ModelConfig
+
     cfg = spec if isinstance(spec, ModelConfig) else ModelConfig(name=spec)
     model: Model
     if cfg.name.startswith(LOCAL_PREFIX):

@@ -6,8 +6,8 @@ import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentevo.config import workspace_dir
 from agentevo.errors import ConfigError
+from agentevo.paths import workspace_dir
 
 if TYPE_CHECKING:
     from agentevo.tools.archive import FileToolArchive

@@ -33,12 +33,18 @@ __all__ = ["DUPLICATE_CANDIDATES", "FileToolArchive", "ToolTampered", "sandbox_f
 
 
 def sandbox_factory_for(settings: ArchiveSettings) -> Any:
-    from agentevo.envs.sandbox import Limits, open_sandbox
+    """Opens a sandbox for the archive's tests; the sandbox package (and the run config) loads on the first
+    call, so that listing or showing tools does not pay for it."""
 
-    limits = Limits(
-        timeout_s=max(settings.test_timeout_s, settings.call_timeout_s), memory_mb=settings.memory_mb
-    )
-    return lambda: open_sandbox(settings.sandbox, limits)
+    backend, memory_mb = settings.sandbox, settings.memory_mb
+    timeout_s = max(settings.test_timeout_s, settings.call_timeout_s)
+
+    def open_one() -> Any:
+        from agentevo.envs.sandbox import Limits, open_sandbox
+
+        return open_sandbox(backend, Limits(timeout_s=timeout_s, memory_mb=memory_mb))
+
+    return open_one
 
 
 class FileToolArchive:

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agentevo.config import workspace_dir
 from agentevo.errors import ConfigError, EnvError
+from agentevo.paths import workspace_dir
 
 URL_ENV = {"shop": "AGENTEVO_SHOP_URL", "forum": "AGENTEVO_FORUM_URL"}
 
