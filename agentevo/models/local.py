@@ -26,6 +26,7 @@ from filelock import FileLock
 
 from agentevo.config import ModelConfig, cache_dir
 from agentevo.errors import ConfigError, ModelError, ModelNotFound
+from agentevo.models.digest import adapter_digest
 from agentevo.models.prefix_cache import PrefixCache
 from agentevo.models.stopping import repetition_loop
 from agentevo.records import Message, ModelReply, ToolSpec
@@ -207,18 +208,8 @@ class EmbeddedModel:
 
     @functools.cached_property
     def adapter_digest(self) -> str | None:
-        """sha256 over the adapter folder's files (names and bytes): retraining into the same folder is a
-        different model."""
-        if self.adapter is None:
-            return None
-        h = hashlib.sha256()
-        for f in sorted(p for p in self.adapter.iterdir() if p.is_file()):
-            h.update(f"{f.name}\0{f.stat().st_size}\0".encode())
-            with f.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            h.update(b"\0")
-        return h.hexdigest()
+        """sha256 over the adapter folder's files: retraining into the same folder is a different model."""
+        return None if self.adapter is None else adapter_digest(self.adapter)
 
     def load(self) -> Weights:
         return load_weights(self.adapter)
