@@ -16,6 +16,7 @@ into the agentevo cache, atomically.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -64,7 +65,9 @@ class BaseShape:
     n_kv_head: int
 
 
+@functools.lru_cache(maxsize=2)
 def read_base(path: Path) -> BaseShape:
+    """Read once per process (parsing the base GGUF's metadata takes ~2 s)."""
     import gguf
 
     reader = gguf.GGUFReader(path)
