@@ -107,8 +107,10 @@ def read_config(folder: Path) -> dict[str, Any]:
         config = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(config, dict) or config.get("peft_type", "LORA") != "LORA":
-        raise ConfigError(f"{path}: not a LoRA adapter (peft_type {config.get('peft_type')!r})")
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: not a peft adapter config (a JSON object)")
+    if config.get("peft_type", "LORA") != "LORA":
+        raise ConfigError(f"{path}: not a LoRA adapter (peft_type {config['peft_type']!r})")
     for key, what in UNSUPPORTED.items():
         if config.get(key):
             raise ConfigError(f"{folder}: {what} cannot be converted for llama.cpp; train a plain LoRA")

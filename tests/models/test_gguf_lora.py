@@ -191,6 +191,9 @@ def test_a_folder_without_the_adapter_files_is_a_one_line_error(tmp_path):
     (folder / "adapter_config.json").write_text("{")
     with pytest.raises(ConfigError, match="not valid JSON"):
         gguf_adapter(folder)
+    (folder / "adapter_config.json").write_text("[]")
+    with pytest.raises(ConfigError, match="not a peft adapter config"):
+        gguf_adapter(folder)
 
 
 # --- llama.cpp and transformers agree --------------------------------------------------------------------
