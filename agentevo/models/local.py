@@ -19,6 +19,7 @@ from typing import Any
 
 from agentevo.config import ModelConfig
 from agentevo.errors import ConfigError, ModelError, ModelNotFound
+from agentevo.models.digest import adapter_digest
 from agentevo.models.engines import Engine, Generated, Request, choose
 from agentevo.records import Message, ModelReply, ToolSpec
 
@@ -165,8 +166,6 @@ class EmbeddedModel:
     @functools.cached_property
     def adapter_digest(self) -> str | None:
         """sha256 over the adapter folder's files: retraining into the same folder is a different model."""
-        from agentevo.models.adapters import adapter_digest
-
         return None if self.adapter is None else adapter_digest(self.adapter)
 
     def complete(

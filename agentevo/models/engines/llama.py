@@ -199,8 +199,9 @@ def load(path: Path, adapter: Path | None, chat_template: str | None) -> Loaded:
         lora = None
         if adapter is not None:
             from agentevo.models.gguf_lora import gguf_adapter
+            from agentevo.models.local import gguf_path
 
-            lora = str(gguf_adapter(adapter))
+            lora = str(gguf_adapter(adapter, None if path == gguf_path() else path))
         try:
             with quiet_stderr():
                 llm = Llama(
@@ -242,6 +243,11 @@ class LlamaEngine:
         self.adapter = adapter
         self.chat_template = chat_template
         template_of(path, chat_template)  # a file that cannot be chatted with fails here, before a run starts
+        if adapter is not None:  # so does an adapter llama.cpp cannot take (converted once, then cached)
+            from agentevo.models.gguf_lora import gguf_adapter
+            from agentevo.models.local import gguf_path
+
+            gguf_adapter(adapter, None if path == gguf_path() else path)
 
     def load(self) -> Loaded:
         return load(self.path, self.adapter, self.chat_template)

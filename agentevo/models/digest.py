@@ -1,5 +1,4 @@
-"""What identifies a LoRA adapter: a digest of its folder's files, so retraining into the same folder
-counts as a different model (for the response cache and for the GGUF conversion cache)."""
+"""The identity of an adapter folder: what the response cache and the GGUF adapter cache key on."""
 
 from __future__ import annotations
 
@@ -8,7 +7,8 @@ from pathlib import Path
 
 
 def adapter_digest(folder: Path) -> str:
-    """sha256 over the folder's files (names, sizes and bytes), in name order."""
+    """sha256 over the folder's files (names, sizes and bytes; subfolders left out): retraining into the
+    same folder is a different model."""
     h = hashlib.sha256()
     for f in sorted(p for p in folder.iterdir() if p.is_file()):
         h.update(f"{f.name}\0{f.stat().st_size}\0".encode())
