@@ -41,3 +41,26 @@ def run_with_learners(cfg, workspace, model, suite, tasks):
         )
         summary = runner.execute(runner.start(tasks, extra=pins or None), tasks)
     return summary, runner
+
+
+def assert_same_greedy_reply_or_near_tie(llama, hf, messages, *, tokens: int = 24, tie: float = 0.25) -> bool:
+    """Greedy replies of the llama.cpp and transformers engines to one prompt: identical, or the first
+    different token is one transformers scored within `tie` logits of its best (a near-tie that 8-bit
+    activations in llama.cpp can break the other way). Returns whether they were identical."""
+    import torch
+
+    a, b = llama.complete(messages, max_tokens=tokens), hf.complete(messages, max_tokens=tokens)
+    assert a.tokens_in == b.tokens_in  # the same chat template, tokenised the same way
+    weights = hf.engine.load()
+    tok = weights.tokenizer
+    ta, tb = (tok(r.text, add_special_tokens=False)["input_ids"] for r in (a, b))
+    k = next((i for i, (x, y) in enumerate(zip(ta, tb, strict=False)) if x != y), None)
+    if k is None:
+        return True
+    prompt = tok.apply_chat_template(list(messages), add_generation_prompt=True, return_tensors="pt")
+    ids = prompt["input_ids"] if hasattr(prompt, "keys") else prompt
+    ids = torch.cat([ids[0], torch.tensor(tb[:k], dtype=torch.long)]).unsqueeze(0)
+    with torch.inference_mode():
+        logits = weights.model(ids).logits[0, -1]
+    assert float(logits.max() - logits[ta[k]]) < tie, (messages[-1], k, a.text, b.text)
+    return False

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from agentevo.config import ModelConfig
 from agentevo.errors import AgentevoError, ConfigError, ExportError, ModelNotFound, TrainError
 from agentevo.train.data import IGNORE, agent_messages, tokenize
 from agentevo.train.export import ExportSettings, export_from_store
 from agentevo.train.lora import TrainSettings, cpu_has_bf16, oom_as_error, plan_batches
 from agentevo.train.trainer import train_lora
+from tests.helpers import assert_same_greedy_reply_or_near_tie
 
 SMALL = {"batch_size": 2, "max_length": 384, "lr": 3e-3, "rank": 4}
 
@@ -153,6 +155,15 @@ def test_sft_trains_the_embedded_model_and_the_adapter_answers_through_the_model
     model = load_model(f"local/smollm2+adapter:{out}")
     reply = model.complete([{"role": "user", "content": "Reply with one word: yes"}], max_tokens=8)
     assert reply.text.strip() and reply.model == f"local/smollm2+adapter:{out}"
+    # the default engine (llama.cpp, the adapter converted to GGUF) replies to the adapter's own held-out
+    # prompts as the transformers engine does with the peft adapter merged, up to near-ties
+    assert model.engine.name == "llama"
+    hf = load_model(ModelConfig(name=f"local/smollm2+adapter:{out}", engine="transformers"))
+    held_out = sft_data.with_name("he.test.jsonl").read_text().splitlines()[:3]
+    for line in held_out:
+        messages = json.loads(line)["messages"]
+        prompt = messages[: max(i for i, m in enumerate(messages) if m["role"] == "assistant")]
+        assert_same_greedy_reply_or_near_tie(model, hf, prompt, tokens=16)
 
 
 @pytest.mark.slow
