@@ -50,7 +50,7 @@ def assert_same_greedy_reply_or_near_tie(llama, hf, messages, *, tokens: int = 2
     import torch
 
     a, b = llama.complete(messages, max_tokens=tokens), hf.complete(messages, max_tokens=tokens)
-    assert a.tokens_in == b.tokens_in  # the same chat template, tokenised the same way
+    assert a.tokens_in == b.tokens_in, first_token_difference(llama, hf, messages)  # same template, same ids
     weights = hf.engine.load()
     tok = weights.tokenizer
     ta, tb = (tok(r.text, add_special_tokens=False)["input_ids"] for r in (a, b))
@@ -64,3 +64,19 @@ def assert_same_greedy_reply_or_near_tie(llama, hf, messages, *, tokens: int = 2
         logits = weights.model(ids).logits[0, -1]
     assert float(logits.max() - logits[ta[k]]) < tie, (messages[-1], k, a.text, b.text)
     return False
+
+
+def first_token_difference(llama, hf, messages) -> str:
+    """Where the two engines' prompt tokens first differ, as text (for an assertion message)."""
+    loaded, tok = llama.engine.load(), hf.engine.load().tokenizer
+    ids_a = llama.engine.tokens(loaded, messages)
+    ids_b = tok.apply_chat_template(
+        list(messages), add_generation_prompt=True, tokenize=True, return_dict=True
+    )
+    ids_b = list(ids_b["input_ids"])
+    k = next(
+        (i for i, (x, y) in enumerate(zip(ids_a, ids_b, strict=False)) if x != y), min(len(ids_a), len(ids_b))
+    )
+    pieces_a = [loaded.llm.detokenize([t]).decode("utf-8", "replace") for t in ids_a[k : k + 4]]
+    pieces_b = tok.convert_ids_to_tokens(ids_b[k : k + 4])
+    return f"prompt tokens differ at {k}: llama.cpp {pieces_a} vs transformers {pieces_b}"

@@ -109,6 +109,36 @@ class Loaded:
     template: Any  # llama_cpp.llama_chat_format.Jinja2ChatFormatter
     lock: threading.Lock
     states: PromptStates
+    tokenizer: Any = None  # the model's own Hugging Face tokenizer (`tokenizers`), when there is one
+
+
+def reference_tokenizer() -> Any:
+    """The embedded model's Hugging Face tokenizer (saved once per machine from the GGUF's vocabulary).
+
+    llama.cpp's pre-tokenizer splits some whitespace runs differently (e.g. a newline, four spaces and a
+    digit), so the same prompt could reach the two engines, and the LoRA trainer, as different ids. The
+    embedded model's prompts are therefore tokenised by the tokenizer it was trained with."""
+    from filelock import FileLock
+    from tokenizers import Tokenizer
+
+    from agentevo.config import cache_dir
+    from agentevo.models.local import gguf_path
+
+    folder = cache_dir() / "smollm2-tokenizer"
+    if not (folder / "tokenizer.json").exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder) + ".lock"):
+            if not (folder / "tokenizer.json").exists():
+                from agentevo.models.engines.transformers import quiet_transformers
+
+                quiet_transformers()
+                from transformers import AutoTokenizer
+
+                source = gguf_path()
+                staging = folder.with_name(folder.name + f".tmp{os.getpid()}")
+                AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name).save_pretrained(staging)
+                os.replace(staging, folder)
+    return Tokenizer.from_file(str(folder / "tokenizer.json"))
 
 
 _loaded: dict[tuple[str, str, str], Loaded] = {}
@@ -196,12 +226,14 @@ def load(path: Path, adapter: Path | None, chat_template: str | None) -> Loaded:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+        from agentevo.models.local import gguf_path
+
+        embedded = path == gguf_path()
         lora = None
         if adapter is not None:
             from agentevo.models.gguf_lora import gguf_adapter
-            from agentevo.models.local import gguf_path
 
-            lora = str(gguf_adapter(adapter, None if path == gguf_path() else path))
+            lora = str(gguf_adapter(adapter, None if embedded else path))
         try:
             with quiet_stderr():
                 llm = Llama(
@@ -220,7 +252,8 @@ def load(path: Path, adapter: Path | None, chat_template: str | None) -> Loaded:
         bos = llm.detokenize([bos_id], special=True).decode("utf-8", "replace") if bos_id >= 0 else ""
         formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         states = PromptStates(STATE_CACHE_MB << 20)
-        _loaded[key] = Loaded(llm=llm, template=formatter, lock=threading.Lock(), states=states)
+        tokenizer = reference_tokenizer() if embedded else None
+        _loaded[key] = Loaded(llm, formatter, threading.Lock(), states, tokenizer)
         return _loaded[key]
 
 
@@ -257,8 +290,10 @@ class LlamaEngine:
         return int(self.load().llm.n_ctx())
 
     def tokens(self, loaded: Loaded, messages: Sequence[Any]) -> list[int]:
-        rendered = loaded.template(messages=[dict(m) for m in messages])
-        return loaded.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=False, special=True)
+        rendered = loaded.template(messages=[dict(m) for m in messages]).prompt
+        if loaded.tokenizer is not None:
+            return list(loaded.tokenizer.encode(rendered, add_special_tokens=False).ids)
+        return loaded.llm.tokenize(rendered.encode("utf-8"), add_bos=False, special=True)
 
     def count(self, messages: Sequence[Any]) -> int:
         return len(self.tokens(self.load(), messages))
