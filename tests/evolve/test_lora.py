@@ -107,6 +107,8 @@ def run_to_end(evo: Evolution) -> EvolveState:
 @pytest.mark.slow
 @pytest.mark.timeout(2400)  # two trainings of one step: seconds when idle, minutes on a crowded machine
 def test_a_lora_rounds_adapter_is_used_by_the_next_round_and_rolled_back_when_validation_falls(tmp_path):
+    from safetensors.torch import load_file
+
     factory = Adapters()
     factory.failing["adapters/round-2"] = {"validation", "test"}  # round 2's adapter makes validation worse
     base = keypad_player("local/smollm2", set())
@@ -120,6 +122,9 @@ def test_a_lora_rounds_adapter_is_used_by_the_next_round_and_rolled_back_when_va
         training = json.loads((adapter / "training.json").read_text())
         assert (adapter / "adapter_model.safetensors").stat().st_size > 10_000
         assert training["start_from"] == start and training["result"]["steps"] == 1
+    first, second = (load_file(str(p / "adapter_model.safetensors")) for p in (one, two))
+    moved = max(float((second[k] - first[k]).abs().max()) for k in first if "lora_A" in k)
+    assert 0 < moved < 0.01  # one small step on from round 1's weights, not a fresh random start
     # round 1 practised on the base model and was evaluated on its adapter; round 2 practised on it
     assert models_of(tmp_path, "evo-lora-lora-train") == Counter({"local/smollm2": 2, name_one: 2})
     assert set(models_of(tmp_path, "evo-lora-lora-val1")) == {name_one}
