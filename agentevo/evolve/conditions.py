@@ -12,8 +12,7 @@ the learners (agentevo.protocols.Learner) its episodes get.
 Training episodes are shown what the learner holds and feed it afterwards; validation and test evaluations
 see a frozen learner (no usage counts, no call statistics, nothing learned). `marker()` names the learner's
 state (the memory head, the active tool versions, the active adapter — None for the base model) and
-`restore(marker)` brings it back — what the gate
-does when a change makes validation results worse.
+`restore(marker)` brings it back — what the gate does when a change makes validation results worse.
 """
 
 from __future__ import annotations
