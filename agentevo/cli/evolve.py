@@ -54,7 +54,11 @@ def evolve_command(
         str, typer.Option(help="Split reported in the curve and the table; no decision reads it.")
     ] = "test",
     ablate: Annotated[
-        str, typer.Option(help="Conditions: none,memory,tools,memory+tools.")
+        str,
+        typer.Option(
+            help="Conditions: none,memory,tools,memory+tools,lora,memory+tools+lora (lora: each round's "
+            "successes train a LoRA adapter of the embedded model)."
+        ),
     ] = "none,memory+tools",
     seeds: Annotated[
         int, typer.Option(help="Independent training runs of each learning condition, each from scratch.")
@@ -100,6 +104,7 @@ def evolve_command(
     """Learn on the training split, gate on the validation split, report the test split's learning curve."""
     from agentevo.config import run_config
     from agentevo.evolve.conditions import parse_conditions
+    from agentevo.evolve.distil import check_trainable
     from agentevo.evolve.explore import parse_explore
     from agentevo.evolve.loop import RUN_SEED_STRIDE
     from agentevo.evolve.state import EvolveOptions
@@ -134,13 +139,15 @@ def evolve_command(
         seed=seed,
         sandbox=sandbox,
     )
+    conditions = parse_conditions(ablate)
+    check_trainable(conditions, cfg.model.name)
     options = EvolveOptions(
         rounds=rounds,
         eval_every=eval_every,
         train_split=train_split,
         validation_split=validation_split,
         test_split=test_split,
-        ablate=parse_conditions(ablate),
+        ablate=conditions,
         seeds=seeds,
         label=label,
         judge=judge,

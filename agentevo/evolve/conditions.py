@@ -5,29 +5,33 @@ the learners (agentevo.protocols.Learner) its episodes get.
     memory          experience memory (reflect → curate → commit), recalled as demonstrations and notes
     tools           the tool archive (compile → gate → register), offered as extra actions
     memory+tools    both
+    lora            distillation into weights: each round's successful training episodes train a LoRA
+                    adapter of the embedded model (evolve.distil); the condition's episodes run on it
+    memory+tools+lora   all three
 
 Training episodes are shown what the learner holds and feed it afterwards; validation and test evaluations
 see a frozen learner (no usage counts, no call statistics, nothing learned). `marker()` names the learner's
-state (the memory head and the active tool versions) and `restore(marker)` brings it back — what the gate
-does when a change makes validation results worse.
+state (the memory head, the active tool versions, the active adapter — None for the base model) and
+`restore(marker)` brings it back — what the gate does when a change makes validation results worse.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agentevo.config import RunConfig
 from agentevo.errors import ConfigError
+from agentevo.evolve.distil import DISTIL_SETTINGS, TrainSettings, train_adapter, uses_lora
 from agentevo.protocols import Learner, Model
 from agentevo.records import Trajectory
 
 log = logging.getLogger(__name__)
 
-CONDITIONS = ("none", "memory", "tools", "memory+tools")
+CONDITIONS = ("none", "memory", "tools", "memory+tools", "lora", "memory+tools+lora")
 
 
 def parse_conditions(text: str | Sequence[str]) -> list[str]:
@@ -55,6 +59,9 @@ class ConditionLearner:
     archive: Any = None  # FileToolArchive
     live: list[Learner] = field(default_factory=list)  # what training episodes recall from and feed
     frozen: list[Learner] = field(default_factory=list)  # what evaluations recall from; they learn nothing
+    model_for: Callable[[str], Model] | None = None  # lora: builds the model a model string names
+    adapter: str | None = None  # lora: the active adapter's folder, relative to `folder`; None: the base
+    adapted: Model | None = None  # lora: the model on the active adapter
 
     @property
     def uses_memory(self) -> bool:
@@ -65,8 +72,30 @@ class ConditionLearner:
         return "tools" in self.name
 
     @property
+    def uses_lora(self) -> bool:
+        return uses_lora(self.name)
+
+    @property
     def learns(self) -> bool:
-        return self.uses_memory or self.uses_tools
+        return self.uses_memory or self.uses_tools or self.uses_lora
+
+    @property
+    def agent_model(self) -> Model:
+        """The model the condition's episodes run on: the run's model, or the active adapter on it.
+        Reflection and tool synthesis keep the run's model."""
+        return self.adapted if self.adapter is not None and self.adapted is not None else self.model
+
+    def model_name(self, adapter: str) -> str:
+        return f"{self.config.model.name}+adapter:{(self.folder / adapter).resolve()}"
+
+    def use_adapter(self, adapter: str | None) -> None:
+        """Make `adapter` (None: the base model) the one episodes run on."""
+        if adapter == self.adapter and (adapter is None or self.adapted is not None):
+            return
+        if adapter is not None and self.model_for is None:
+            raise ConfigError(f"condition {self.name}: no way to load a model on an adapter")
+        self.adapter = adapter
+        self.adapted = self.model_for(self.model_name(adapter)) if adapter is not None else None
 
     def open(self) -> ConditionLearner:
         from agentevo.memory.learner import MemoryLearner, open_memory
@@ -83,6 +112,9 @@ class ConditionLearner:
             self.archive = open_run_archive(cfg, self.folder, replay_judge=self.replay_judge)
             for frozen, into in ((False, self.live), (True, self.frozen)):
                 into.append(ToolLearner.for_config(cfg, self.archive, self.model, frozen=frozen))
+        if self.uses_lora and self.adapter is not None:
+            adapter, self.adapter = self.adapter, None
+            self.use_adapter(adapter)  # a resumed run continues on the adapter its state names
         return self
 
     def learners(self, *, frozen: bool) -> list[Learner]:
@@ -94,11 +126,22 @@ class ConditionLearner:
         for learner in self.live:
             learner.learn(trajectory)
 
+    def distil(
+        self, successes: Sequence[Trajectory], round_: int, settings: TrainSettings = DISTIL_SETTINGS
+    ) -> dict[str, Any]:
+        """Train the round's adapter on its successes, continuing the active adapter, and run on it."""
+        start = (self.folder / self.adapter).resolve() if self.adapter is not None else None
+        record = train_adapter(successes, self.folder, round_, start, settings)
+        if record["trained"]:
+            self.use_adapter(record["trained"])
+        return record
+
     # --- the gate -----------------------------------------------------------------------------------------
     def marker(self) -> dict[str, Any]:
         return {
             "memory": self.memory.head_id() if self.memory is not None else "",
             "tools": self.archive.state() if self.archive is not None else {},
+            "adapter": self.adapter,
         }
 
     def changes_since(self, marker: dict[str, Any]) -> str:
@@ -113,6 +156,8 @@ class ConditionLearner:
                 parts.append("tools " + ", ".join(new))
             if gone:
                 parts.append("retired " + ", ".join(gone))
+        if self.uses_lora and now["adapter"] != marker.get("adapter"):
+            parts.append(f"adapter {marker.get('adapter') or 'base'} → {now['adapter'] or 'base'}")
         return "; ".join(parts) or "no change"
 
     def restore(self, marker: dict[str, Any], reason: str) -> None:
@@ -123,6 +168,8 @@ class ConditionLearner:
                 self.clear_memory(reason)
         if self.archive is not None:
             self.archive.restore_state(marker["tools"], reason)
+        if self.uses_lora:
+            self.use_adapter(marker.get("adapter"))
 
     def clear_memory(self, reason: str) -> None:
         """Back to an empty memory (the state before the first commit), as one more commit."""
@@ -159,9 +206,21 @@ class ConditionLearner:
                         "content": tool.description,
                     }
                 )
+        if self.uses_lora:
+            rows.append(
+                {
+                    "kind": "adapter (LoRA)",
+                    "title": self.adapter or "base model",
+                    "retrieved": 0,
+                    "helped": 0,
+                    "hurt": 0,
+                    "content": self.model_name(self.adapter) if self.adapter else self.config.model.name,
+                }
+            )
         return rows
 
     def close(self) -> None:
+        self.adapted = None
         if self.archive is not None:
             self.archive.release_envs()
         if self.memory is not None:

@@ -6,6 +6,8 @@ validation results worse, and report the test split.
             K training episodes (sampled), chosen by the curriculum, each shown what the learner holds
                 (with --explore beam:K|tree:BUDGET: searched, see evolve.explore)
                 label (reward or LLM judge) → learn (reflect → curate → commit; compile → gate)
+            lora conditions: the round's successes train the round's adapter (evolve.distil); the round's
+                evaluations and the next round's episodes run on it
             evaluate the validation split with the learner frozen     → what every decision reads
             evaluate the test split with the learner frozen           → one point of the reported curve
             gate: validation paired against the last kept state; worse beyond the tolerance → roll back
@@ -30,6 +32,7 @@ from agentevo.benchmarks import Suite
 from agentevo.config import RunConfig
 from agentevo.evolve.conditions import ConditionLearner
 from agentevo.evolve.curriculum import Curriculum
+from agentevo.evolve.distil import DISTIL_SETTINGS, TrainSettings
 from agentevo.evolve.explore import Explorer, parse_explore
 from agentevo.evolve.judge import Agreement, LLMJudge
 from agentevo.evolve.report import CurvePoint
@@ -81,6 +84,8 @@ class Evolution:
     on_event: Callable[[str], None] = lambda message: None
     on_progress: Callable[[str, int], None] = lambda condition, units: None
     learners: dict[str, ConditionLearner] = field(default_factory=dict)
+    model_for: Callable[[str], Model] | None = None  # lora: the model on an adapter (default: adapted_model)
+    distil_settings: TrainSettings = DISTIL_SETTINGS
 
     def __post_init__(self) -> None:
         self.folder = self.workspace / "runs" / self.state.evolve_id
@@ -103,7 +108,13 @@ class Evolution:
         try:
             for name, cond in self.state.conditions.items():
                 self.learners[name] = ConditionLearner(
-                    cond.condition, self.folder / safe(name), self.config, self.model, self.replay_judge()
+                    cond.condition,
+                    self.folder / safe(name),
+                    self.config,
+                    self.model,
+                    self.replay_judge(),
+                    model_for=self.model_for or self.adapted_model,
+                    adapter=cond.adapter,
                 ).open()
             for name in self.state.conditions:
                 self.ensure_baseline(name)
@@ -142,11 +153,17 @@ class Evolution:
 
     def one_round(self, name: str) -> None:
         cond = self.state.conditions[name]
-        if self.learners[name].learns:
+        learner = self.learners[name]
+        if learner.learns:
             self.train(name, self.options.eval_every)
+        if learner.uses_lora:
+            self.distil(name)
         validation = self.evaluate(name, cond.round + 1, "validation")
         test = self.evaluate(name, cond.round + 1, "test")  # of the state the gate is about to judge
         kept = self.gate(name, validation.point, validation.decided)
+        if learner.uses_lora:
+            cond.adapters[-1]["kept"] = kept
+            cond.adapter = learner.adapter
         validation.point.accepted = test.point.accepted = kept
         test.point.note = validation.point.note
         if kept:
@@ -167,7 +184,7 @@ class Evolution:
             fresh=self.fresh_instances(),
         )
         curriculum.restore(cond.curriculum)
-        explorer = AtTemperature(self.model, self.options.train_temperature)
+        explorer = AtTemperature(learner.agent_model, self.options.train_temperature)
         runner = self.runner(learner.learners(frozen=False), split=self.options.train_split, model=explorer)
         if self.explore.mode != "none":  # practice may search; evaluations never do
             runner.play = Explorer(self.explore, learner.learners(frozen=True), self.replay_judge()).episode
@@ -184,12 +201,55 @@ class Evolution:
             for traj in self.run_batch(runner, run_id, batch, cond):
                 success = self.label(traj, "train")
                 learner.learn(relabel(traj, success, self.judge))
+                if success and learner.uses_lora:
+                    cond.distil.append(traj.id)
                 curriculum.record(traj.task, success)
             cond.episodes += len(batch)
             cond.curriculum = curriculum.to_state()
             self.save()
             self.on_progress(name, len(batch))
         runner.close_envs()
+
+    def distil(self, name: str) -> None:
+        """The round's successful training episodes train the round's adapter (evolve.distil); recorded in
+        the state with the adapter the round practised with and the one its evaluations use."""
+        cond = self.state.conditions[name]
+        learner = self.learners[name]
+        round_ = cond.round + 1
+        if cond.adapters and cond.adapters[-1]["round"] == round_:
+            return  # resumed after this round's training
+        self.check_budget()
+        entry: dict[str, Any] = {
+            "round": round_,
+            "practised_with": learner.adapter,
+            "successes": len(cond.distil),
+        }
+        if cond.distil:
+            found = (self.store.trajectory(i) for i in cond.distil)
+            successes = [relabel(t, True, self.judge) for t in found if t is not None]
+            entry.update(learner.distil(successes, round_, self.distil_settings))
+        else:
+            entry.update(trained=None, note="no successful training episode")
+        entry.update(evaluated_with=learner.adapter, kept=None)
+        cond.adapters.append(entry)
+        cond.adapter, cond.distil = learner.adapter, []
+        self.save()
+        if entry["trained"]:
+            self.on_event(
+                f"{name}: round {round_}, adapter {entry['trained']} trained on {entry['examples']} "
+                "successes "
+                f"({entry['steps']} steps, {entry['seconds']:.0f} s, loss {entry['loss_first']:.3f} → "
+                f"{entry['loss_last']:.3f})"
+            )
+        else:
+            self.on_event(f"{name}: round {round_}, no adapter trained: {entry['note']}")
+
+    def adapted_model(self, name: str) -> Model:
+        """The run's model settings with another model string (an adapter on the embedded model); not
+        cached: a round trained again after a stop writes a new adapter to the same folder."""
+        from agentevo.models import load_model
+
+        return load_model(self.config.model.model_copy(update={"name": name, "cache": False}))
 
     def run_batch(
         self, runner: Runner, run_id: str, batch: Sequence[Task], cond: ConditionState
@@ -244,7 +304,8 @@ class Evolution:
         self.check_budget()
         cond = self.state.conditions[name]
         tasks = self.validation_tasks if split == "validation" else self.test_tasks
-        runner = self.runner(self.learners[name].learners(frozen=True), split=split)
+        learner = self.learners[name]
+        runner = self.runner(learner.learners(frozen=True), split=split, model=learner.agent_model)
         run_id = f"{self.state.evolve_id}-{safe(name)}-{'val' if split == 'validation' else 'eval'}{round_}"
         manifest = (
             self.store.manifest(run_id)

@@ -59,6 +59,8 @@ def condition_row(state: EvolveState, condition: str, units: list[ConditionState
         "p_method": None,
         "validation": split_figures([u.accepted_outcomes for u in units], "validation"),
     }
+    if any(u.adapters for u in units):  # lora: the adapter of the kept state, per training run (None: base)
+        row["adapter"] = [u.accepted_marker.get("adapter") for u in units]
     if any(u.accepted_test_judged for u in units):
         judged = [u.accepted_test_judged for u in units]
         row["test_judged_rate"] = sum(sum(j.values()) for j in judged) / sum(len(j) for j in judged)
@@ -120,9 +122,22 @@ def summary(state: EvolveState, report: tuple[Path, Path] | None = None) -> dict
         "ablations": ablation_rows(state),
         "points": [p for c in state.conditions.values() for p in c.points],
         "rejected": [r for c in state.conditions.values() for r in c.rejected],
+        "adapters": adapter_rounds(state),
         "judge": state.judge,
         "report": {"png": str(report[0]), "html": str(report[1])} if report else None,
     }
+
+
+def adapter_rounds(state: EvolveState) -> list[dict[str, Any]]:
+    """lora conditions, per round: the adapter its training episodes used (`practised_with`), the one it
+    trained (`trained`, None when nothing was), the one its evaluations used, and whether the gate kept it
+    (rolled back: the next round runs on `practised_with` again). Adapter folders are relative to the
+    condition's folder, `<run>/<condition>/`; None is the base model."""
+    return [
+        {"condition": c.condition, "run": c.run, **entry}
+        for c in state.conditions.values()
+        for entry in c.adapters
+    ]
 
 
 def render(state: EvolveState, folder: Path, learners: dict[str, ConditionLearner]) -> tuple[Path, Path]:

@@ -54,6 +54,9 @@ class ConditionState:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     curriculum: dict[str, Any] = field(default_factory=dict)
     stopped: str = ""
+    adapter: str | None = None  # lora conditions: the active adapter (its folder under the run's); None: base
+    adapters: list[dict[str, Any]] = field(default_factory=list)  # lora: one entry per round (evolve.distil)
+    distil: list[str] = field(default_factory=list)  # lora: this round's successful training episodes so far
 
     def __post_init__(self) -> None:
         self.condition = self.condition or self.name

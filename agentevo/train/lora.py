@@ -171,7 +171,13 @@ def lora_config(settings: TrainSettings) -> Any:
     )
 
 
-def with_lora(model: Any, settings: TrainSettings) -> Any:
+def with_lora(model: Any, settings: TrainSettings, start_from: Path | None = None) -> Any:
+    """A fresh adapter on the base model, or (`start_from`) an existing adapter trained further; the latter
+    keeps that adapter's own rank and targets."""
+    if start_from is not None:
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, str(start_from), is_trainable=True)
     from peft import get_peft_model
 
     return get_peft_model(model, lora_config(settings))

@@ -52,8 +52,13 @@ def train_lora(
     settings: TrainSettings,
     overwrite: bool = False,
     progress: bool = True,
+    start_from: Path | None = None,
 ) -> TrainResult:
+    """`start_from`: an SFT adapter folder to train further instead of a fresh adapter on the base."""
     validate(settings)
+    continues = start_from is not None and (start_from / "adapter_config.json").is_file()
+    if start_from is not None and (settings.method != "sft" or not continues):
+        raise ConfigError(f"cannot train {start_from} further: SFT can continue a LoRA adapter folder only")
     lora.check_base(base)
     lora.require_extra(settings.method)
     path = resolve_data(data)
@@ -68,13 +73,15 @@ def train_lora(
     staging = lora.staging_dir(out, overwrite)
     try:
         model, tokenizer = lora.load_base(device, dtype)
-        run = sft if settings.method == "sft" else dpo
-        result = run(model, tokenizer, rows, settings, staging, progress)
+        if settings.method == "sft":
+            result = sft(model, tokenizer, rows, settings, staging, progress, start_from)
+        else:
+            result = dpo(model, tokenizer, rows, settings, staging, progress)
         result.base, result.device, result.dtype = base, str(device), str(dtype).removeprefix("torch.")
         result.peak_memory_mb = round(lora.peak_memory_mb(device), 1)
         result.adapter_mb = round(lora.dir_mb(staging), 2)
         result.adapter_dir = out
-        write_summary(staging, result, settings, path)
+        write_summary(staging, result, settings, path, start_from)
         lora.publish(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -114,9 +121,10 @@ def sft(
     settings: TrainSettings,
     staging: Path,
     progress: bool,
+    start_from: Path | None = None,
 ) -> TrainResult:
     examples, skipped = tokenize_rows(tokenizer, rows, settings.max_length)
-    peft_model = lora.with_lora(model, settings)
+    peft_model = lora.with_lora(model, settings, start_from)
     total = settings.max_steps or -(-len(examples) // settings.batch_size) * settings.epochs
     device = next(model.parameters()).device
     started = time.perf_counter()
@@ -229,11 +237,14 @@ def result_from(
     )
 
 
-def write_summary(staging: Path, result: TrainResult, settings: TrainSettings, data: Path) -> None:
+def write_summary(
+    staging: Path, result: TrainResult, settings: TrainSettings, data: Path, start_from: Path | None = None
+) -> None:
     summary = {
         "format": "agentevo-adapter/1",
         "created_at": utcnow().isoformat(),
         "settings": settings.__dict__,
+        "start_from": str(start_from) if start_from else None,  # the adapter trained further (None: base)
         "data": {
             "path": str(data.resolve()),
             "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),

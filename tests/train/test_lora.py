@@ -99,6 +99,13 @@ def test_the_wrong_data_for_the_method_is_a_clear_error(runs, sft_data, tmp_path
     assert not (tmp_path / "a").exists() and not list(tmp_path.glob(".a.partial-*"))
 
 
+def test_only_an_sft_adapter_folder_can_be_trained_further(sft_data, tmp_path):
+    for settings in (TrainSettings(), TrainSettings(method="dpo")):
+        with pytest.raises(ConfigError, match=r"cannot train .* further: SFT can continue a LoRA adapter"):
+            train_lora(sft_data, "local/smollm2", tmp_path / "a", settings, start_from=tmp_path)
+    assert not (tmp_path / "a").exists()
+
+
 def test_a_missing_extra_is_named(sft_data, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "trl", None)  # as if agentevo[train] were not installed
     with pytest.raises(TrainError, match=r"agentevo\[train\].*trl is missing"):
