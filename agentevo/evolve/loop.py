@@ -32,6 +32,7 @@ from agentevo.evolve.conditions import ConditionLearner
 from agentevo.evolve.curriculum import Curriculum
 from agentevo.evolve.explore import Explorer, parse_explore
 from agentevo.evolve.judge import Agreement, LLMJudge
+from agentevo.evolve.relabel import for_runner, parse_relabel
 from agentevo.evolve.report import CurvePoint
 from agentevo.evolve.state import ConditionState, EvolveOptions, EvolveState
 from agentevo.models.sampling import AtTemperature
@@ -90,6 +91,7 @@ class Evolution:
         self.test_tasks = limit(self.suite.tasks(opts.test_split), opts.eval_limit)
         self.judge = LLMJudge(self.judge_model or self.model) if opts.label == "judge" else None
         self.explore = parse_explore(opts.explore)
+        self.hindsight = parse_relabel(opts.relabel, opts.label)
         self.agreements = {
             split: Agreement(**(self.state.judge or {}).get(split, {"model": self.judge.name}))
             for split in ("train", "validation", "test")
@@ -174,6 +176,8 @@ class Evolution:
         run_id = f"{self.state.evolve_id}-{safe(name)}-train"
         if self.store.get_run(run_id) is None:
             runner.start([], kind="evolve-train", run_id=run_id)
+        counts = cond.relabelled.setdefault(str(cond.round + 1), {}) if self.hindsight.mode != "none" else {}
+        hindsight = for_runner(self.hindsight, runner, learner.learners(frozen=True), counts)
         target = (cond.round + 1) * episodes
         while cond.episodes < target:
             self.check_budget()
@@ -185,6 +189,8 @@ class Evolution:
                 success = self.label(traj, "train")
                 learner.learn(relabel(traj, success, self.judge))
                 curriculum.record(traj.task, success)
+                if hindsight is not None and not success:  # a verified success of a sibling, if any
+                    hindsight.attempt(traj, learner.learn)
             cond.episodes += len(batch)
             cond.curriculum = curriculum.to_state()
             self.save()

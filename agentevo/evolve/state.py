@@ -32,6 +32,7 @@ class EvolveOptions:
     eval_limit: int | None = None
     train_temperature: float = 0.7  # training episodes explore; held-out evaluations are greedy
     explore: str = "none"  # none | beam:K | tree:BUDGET — search in training episodes (evolve.explore)
+    relabel: str = "none"  # none | siblings:K — hindsight relabelling of failed practice (evolve.relabel)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class ConditionState:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     curriculum: dict[str, Any] = field(default_factory=dict)
     stopped: str = ""
+    relabelled: dict[str, dict[str, int]] = field(default_factory=dict)  # round → relabelling figures
 
     def __post_init__(self) -> None:
         self.condition = self.condition or self.name
