@@ -18,7 +18,7 @@ from agentevo.envs.sandbox.bwrap import available
 from agentevo.errors import ConfigError
 from agentevo.evolve import results
 from agentevo.evolve.loop import Evolution
-from agentevo.evolve.relabel import Relabeller, RelabelSpec, Siblings, parse_relabel
+from agentevo.evolve.relabel import Relabeller, RelabelSpec, Siblings, instance_key, parse_relabel
 from agentevo.evolve.state import EvolveOptions, EvolveState, units
 from agentevo.models.sampling import AtTemperature
 from agentevo.protocols import Recollection
@@ -161,6 +161,27 @@ def test_seeded_suites_take_other_train_seeds_of_the_same_page_as_siblings():
     seeds = [t.meta["seed"] for t in found]
     assert len(set(seeds)) == 5 and 42 not in seeds and all(0 <= s < 1_000_000 for s in seeds)
     assert Siblings(suite).of(traj, 5) == found  # the same every time: a resumed run relabels alike
+
+
+@pytest.mark.parametrize("name", ["os", "local-web", "local-web-templates"])
+def test_the_template_suites_siblings_are_fresh_train_instances_never_held_out_ones(name):
+    suite = get_suite(name)
+    held_out = {instance_key(t) for t in suite.tasks("all") if t.split != "train"}
+    siblings = Siblings(suite)
+    for practised in suite.tasks("train"):
+        traj = Trajectory(
+            id=f"r:{practised.id}#0", run_id="r", task=seeded(practised, 3, "r", "e"), outcome="failure"
+        )
+        found = siblings.of(traj, 4)
+        assert found, practised.id  # every template has siblings to try
+        assert all(t.split == "train" and t.template_id == practised.template_id for t in found)
+        assert not {instance_key(t) for t in found} & held_out
+        assert all(t.id != practised.id for t in found)
+
+
+def test_miniwob_pages_are_seeded_suites_and_the_template_suites_are_not():
+    assert get_suite("miniwob").seeded and get_suite("miniwob-lite").seeded
+    assert not get_suite("os").seeded and not get_suite("local-web").seeded
 
 
 @pytest.mark.parametrize("text", ["", "siblings", "siblings:0", "siblings:x", "none:2", "beam:3"])
