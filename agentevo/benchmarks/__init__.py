@@ -56,6 +56,8 @@ class Suite:
     splits: tuple[str, ...] = SPLITS
     make_instances: Callable[[str, int, int], list[Task]] | None = None
     """Fresh practice instances of a template: (template_id, n, seed) → tasks, never held-out test ones."""
+    seeded: bool = False
+    """Whether the episode seed draws the instance (MiniWoB++ pages): another train seed, another task."""
 
     def tasks(self, split: str = "test") -> list[Task]:
         tasks = self.load()

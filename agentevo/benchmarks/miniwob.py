@@ -278,6 +278,7 @@ MINIWOB = register_suite(
         make_env=make_env,
         check=check_options,
         prompt_set="web",
+        seeded=True,
     )
 )
 MINIWOB_LITE = register_suite(
@@ -289,5 +290,6 @@ MINIWOB_LITE = register_suite(
         make_env=make_env,
         check=check_options,
         prompt_set="web",
+        seeded=True,
     )
 )

@@ -91,6 +91,13 @@ def evolve_command(
             "(best-first, at most BUDGET environment steps per task). Evaluations never search."
         ),
     ] = "none",
+    relabel: Annotated[
+        str,
+        typer.Option(
+            help="Hindsight relabelling of failed practice: none, or siblings:K (replay a failed episode's "
+            "actions on up to K train instances of its template; keep the first the suite scores 1)."
+        ),
+    ] = "none",
     max_steps: MaxSteps = None,
     max_tokens: MaxTokens = None,
     concurrency: Concurrency = None,
@@ -107,6 +114,7 @@ def evolve_command(
     from agentevo.evolve.distil import check_trainable
     from agentevo.evolve.explore import parse_explore
     from agentevo.evolve.loop import RUN_SEED_STRIDE
+    from agentevo.evolve.relabel import parse_relabel
     from agentevo.evolve.state import EvolveOptions
     from agentevo.runs.build import ensure_writable
 
@@ -119,6 +127,7 @@ def evolve_command(
     if curriculum not in ("bandit", "sequential"):
         raise ConfigError("--curriculum must be bandit or sequential")
     spec = parse_explore(explore)
+    hindsight = parse_relabel(relabel, label)
     if rounds < 1 or eval_every < 1 or seeds < 1:
         raise ConfigError("--rounds, --eval-every and --seeds must be at least 1")
     if rounds * eval_every >= RUN_SEED_STRIDE:
@@ -161,6 +170,7 @@ def evolve_command(
         eval_limit=eval_limit,
         train_temperature=train_temperature,
         explore=str(spec),
+        relabel=str(hindsight),
     )
     start_evolution(cfg, options, ws, json_mode)
 

@@ -35,6 +35,7 @@ from agentevo.evolve.curriculum import Curriculum
 from agentevo.evolve.distil import DISTIL_SETTINGS, TrainSettings
 from agentevo.evolve.explore import Explorer, parse_explore
 from agentevo.evolve.judge import Agreement, LLMJudge
+from agentevo.evolve.relabel import for_runner, parse_relabel
 from agentevo.evolve.report import CurvePoint
 from agentevo.evolve.state import ConditionState, EvolveOptions, EvolveState
 from agentevo.models.sampling import AtTemperature
@@ -95,6 +96,7 @@ class Evolution:
         self.test_tasks = limit(self.suite.tasks(opts.test_split), opts.eval_limit)
         self.judge = LLMJudge(self.judge_model or self.model) if opts.label == "judge" else None
         self.explore = parse_explore(opts.explore)
+        self.hindsight = parse_relabel(opts.relabel, opts.label)
         self.agreements = {
             split: Agreement(**(self.state.judge or {}).get(split, {"model": self.judge.name}))
             for split in ("train", "validation", "test")
@@ -191,6 +193,8 @@ class Evolution:
         run_id = f"{self.state.evolve_id}-{safe(name)}-train"
         if self.store.get_run(run_id) is None:
             runner.start([], kind="evolve-train", run_id=run_id)
+        counts = cond.relabelled.setdefault(str(cond.round + 1), {}) if self.hindsight.mode != "none" else {}
+        hindsight = for_runner(self.hindsight, runner, learner.learners(frozen=True), counts)
         target = (cond.round + 1) * episodes
         while cond.episodes < target:
             self.check_budget()
@@ -204,6 +208,8 @@ class Evolution:
                 if success and learner.uses_lora:
                     cond.distil.append(traj.id)
                 curriculum.record(traj.task, success)
+                if hindsight is not None and not success:  # a verified success of a sibling, if any
+                    hindsight.attempt(traj, learner.learn)
             cond.episodes += len(batch)
             cond.curriculum = curriculum.to_state()
             self.save()

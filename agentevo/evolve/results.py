@@ -124,6 +124,7 @@ def summary(state: EvolveState, report: tuple[Path, Path] | None = None) -> dict
         "rejected": [r for c in state.conditions.values() for r in c.rejected],
         "adapters": adapter_rounds(state),
         "judge": state.judge,
+        **({"relabelled": relabelled(state)} if state.options.relabel != "none" else {}),
         "report": {"png": str(report[0]), "html": str(report[1])} if report else None,
     }
 
@@ -138,6 +139,18 @@ def adapter_rounds(state: EvolveState) -> list[dict[str, Any]]:
         for c in state.conditions.values()
         for entry in c.adapters
     ]
+
+
+def relabelled(state: EvolveState) -> dict[str, Any]:
+    """Hindsight relabelling per training run and round: failed trajectories tried, replays, the replays'
+    environment steps (practice cost) and the verified successes kept; with the totals."""
+    rounds = {name: c.relabelled for name, c in state.conditions.items() if c.relabelled}
+    totals: dict[str, int] = {}
+    for per_round in rounds.values():
+        for counts in per_round.values():
+            for key, n in counts.items():
+                totals[key] = totals.get(key, 0) + n
+    return {"spec": state.options.relabel, "rounds": rounds, "total": totals}
 
 
 def render(state: EvolveState, folder: Path, learners: dict[str, ConditionLearner]) -> tuple[Path, Path]:
@@ -157,6 +170,7 @@ def render(state: EvolveState, folder: Path, learners: dict[str, ConditionLearne
             "training runs per condition": opts.seeds,
             "curriculum": opts.curriculum,
             **({"practice search": opts.explore} if opts.explore != "none" else {}),
+            **({"hindsight relabelling": opts.relabel} if opts.relabel != "none" else {}),
             "label": opts.label + (f" ({opts.judge or state.model})" if opts.label == "judge" else ""),
             "gate": f"on, tolerance {opts.tolerance:.0%}" if opts.gate else "off",
             "tokens": f"{state.tokens:,}",

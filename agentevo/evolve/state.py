@@ -32,6 +32,7 @@ class EvolveOptions:
     eval_limit: int | None = None
     train_temperature: float = 0.7  # training episodes explore; held-out evaluations are greedy
     explore: str = "none"  # none | beam:K | tree:BUDGET — search in training episodes (evolve.explore)
+    relabel: str = "none"  # none | siblings:K — hindsight relabelling of failed practice (evolve.relabel)
 
 
 @dataclass
@@ -57,6 +58,7 @@ class ConditionState:
     adapter: str | None = None  # lora conditions: the active adapter (its folder under the run's); None: base
     adapters: list[dict[str, Any]] = field(default_factory=list)  # lora: one entry per round (evolve.distil)
     distil: list[str] = field(default_factory=list)  # lora: this round's successful training episodes so far
+    relabelled: dict[str, dict[str, int]] = field(default_factory=dict)  # round → relabelling figures
 
     def __post_init__(self) -> None:
         self.condition = self.condition or self.name
