@@ -79,7 +79,12 @@ class LlamaDirect:
 
         with quiet_stderr():
             self.llm = Llama(
-                model_path=str(gguf_path()), n_ctx=8192, n_threads=threads(), n_batch=512, verbose=False
+                model_path=str(gguf_path()),
+                n_ctx=8192,
+                n_threads=threads(),
+                n_batch=512,
+                flash_attn=True,
+                verbose=False,
             )
         self.template = Jinja2ChatFormatter(
             template=file_template(gguf_path()) or "", eos_token="<|im_end|>", bos_token=""
@@ -148,9 +153,13 @@ def concurrent(variant: Any, callers: int = 4, length: int = 500) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only-llama", action="store_true", help="the two llama.cpp variants (a build test)")
+    parser.add_argument("--name", default="model_speed")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
-    variants = [Agentevo("llama"), LlamaDirect(), Agentevo("transformers"), TransformersDirect()]
+    variants: list[Any] = [Agentevo("llama"), LlamaDirect()]
+    if not args.only_llama:
+        variants += [Agentevo("transformers"), TransformersDirect()]
     for v in variants:
         v.call(messages(50), 4)  # warm up: weights loaded, kernels ready
     samples: dict[str, dict[int, list[dict[str, float]]]] = {
@@ -162,7 +171,10 @@ def main() -> None:
             for n in LENGTHS:
                 samples[v.name][n].append(measure(v, n))
             together[v.name].append(concurrent(v))
-    rows, data = [], {"rounds": args.rounds, "load_before": load_before, "variants": {}}
+    import llama_cpp
+
+    build = {"file": llama_cpp.__file__, "system_info": llama_cpp.llama_print_system_info().decode()}
+    rows, data = [], {"rounds": args.rounds, "load_before": load_before, "llama_cpp": build, "variants": {}}
     for v in variants:
         entry: dict[str, Any] = {"concurrent4_tps": statistics.median(together[v.name])}
         for n in LENGTHS:
@@ -191,7 +203,7 @@ def main() -> None:
         ]
     )
     report(
-        "model_speed",
+        args.name,
         "local engines: SmolLM2-135M, greedy (median of rounds)",
         ["variant", "prompt", "tokens", "TTFT s", "prefill tok/s", "decode tok/s"],
         rows,
