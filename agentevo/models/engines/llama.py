@@ -54,14 +54,24 @@ class PromptStates:
     """Snapshots of the key/value cache after recent replies, most recent first, within a byte budget.
 
     llama.cpp's context holds one conversation: when concurrent episodes take turns on the model, each turn
-    would prefill its whole conversation again. Before a reply, the snapshot sharing the longest prefix with
-    the prompt is restored when it beats what the context holds; after a reply, the context is saved. Only
-    the key/value cells are copied (~23 kB a token for SmolLM2-135M), not the logits."""
+    would prefill its whole conversation again. Before a reply that leaves the conversation in the context,
+    that conversation is saved; then the snapshot sharing the longest prefix with the prompt is restored
+    when it beats what the context holds. Only the key/value cells are copied (~23 kB a token for
+    SmolLM2-135M), not the logits."""
 
     def __init__(self, budget_bytes: int) -> None:
         self.budget = budget_bytes
         self.entries: list[Snapshot] = []
         self.restored_tokens = 0
+
+    def switch(self, llm: Any, prompt: Sequence[int]) -> None:
+        """Before a reply: when the prompt leaves the conversation the context holds, snapshot that one (its
+        next turn resumes from it), then restore the best snapshot for this prompt. One episode at a time
+        never leaves its conversation mid-way, so it pays for one snapshot per episode, not one per step."""
+        live = llm.input_ids[: llm.n_tokens].tolist()
+        if llm.n_tokens - common_prefix(live, prompt) >= MIN_GAIN:
+            self.save(llm)
+        self.restore(llm, prompt)
 
     def restore(self, llm: Any, prompt: Sequence[int]) -> int:
         import llama_cpp
@@ -303,9 +313,8 @@ class LlamaEngine:
         loaded = self.load()
         with loaded.lock:
             prompt = self.tokens(loaded, request.messages)
-            loaded.states.restore(loaded.llm, prompt)
+            loaded.states.switch(loaded.llm, prompt)
             out = loaded.llm.create_completion(prompt, **self.options(loaded, request, len(prompt)))
-            loaded.states.save(loaded.llm)
         choice, usage = out["choices"][0], out["usage"]
         return Generated(
             text=choice["text"],
