@@ -145,31 +145,22 @@ class CachedModel:
         seed: int | None = None,
         constraint: Any = None,
     ) -> ModelReply:
-        key = self.key(
-            messages,
-            tools=tools,
-            stop=stop,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            seed=seed,
-            constraint=constraint,
-        )
+        call: dict[str, Any] = {
+            "tools": tools,
+            "stop": stop,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "seed": seed,
+            "constraint": constraint,
+        }
+        key = self.key(messages, **call)
         with self._lock:
             row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
         if row is not None:
             self.hits += 1
             return ModelReply.model_validate_json(row[0]).model_copy(update={"cached": True, "seconds": 0.0})
         self.misses += 1
-        reply = ask(
-            self.inner,
-            messages,
-            tools=tools,
-            stop=stop,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            seed=seed,
-            constraint=constraint,
-        )
+        reply = ask(self.inner, messages, **call)
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?)", (key, reply.model_dump_json()))
         return reply
