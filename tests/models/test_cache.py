@@ -128,12 +128,14 @@ def test_the_embedded_models_key_covers_adapter_weights_not_just_their_folder(tm
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text('{"r": 8}')
     (adapter / "adapter_model.safetensors").write_bytes(b"first weights")
-    before = EmbeddedModel(adapter).reply_settings()
-    assert before == EmbeddedModel(adapter).reply_settings()
+    # the transformers engine reads an adapter on first use; llama.cpp's converts it at once (a real one)
+    before = EmbeddedModel(adapter, engine="transformers").reply_settings()
+    assert before == EmbeddedModel(adapter, engine="transformers").reply_settings()
     (adapter / "adapter_model.safetensors").write_bytes(b"retrained weights")
-    after = EmbeddedModel(adapter).reply_settings()
+    after = EmbeddedModel(adapter, engine="transformers").reply_settings()
     assert before["adapter"] != after["adapter"]
     assert EmbeddedModel().reply_settings()["adapter"] is None
+    assert before["engine"] == "transformers" and EmbeddedModel().reply_settings()["engine"] == "llama"
 
 
 def test_the_embedded_models_key_has_top_p_and_seed_only_when_it_samples():
