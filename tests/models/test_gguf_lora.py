@@ -39,7 +39,7 @@ def base():
 @pytest.fixture(scope="module")
 def converted() -> Path:
     """The transformers engine's weights (module scope: resolved before each test's own cache is set)."""
-    from agentevo.models.local import ensure_converted
+    from agentevo.models.engines.transformers import ensure_converted
 
     return ensure_converted()
 
@@ -216,7 +216,7 @@ def reference(tmp_path_factory, converted) -> Reference:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from agentevo.models.local import quiet_transformers
+    from agentevo.models.engines.transformers import quiet_transformers
 
     quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(converted)
