@@ -46,9 +46,10 @@ def test_engine_and_template_mistakes_are_one_line_errors(tmp_path):
 def test_greedy_replies_agree_across_engines_up_to_near_ties():
     """The same Q4_1 weights: transformers runs them dequantised in fp32, llama.cpp quantises activations to
     8 bits for its dot products, so where two tokens are nearly tied the engines may pick differently.
-    Measured here (AVX-512 build, flash attention): 4 of 6 prompts identical over 24 tokens; in the other two
-    the first different token was transformers' runner-up, 0.08 and 0.09 logits behind its best. The bound:
-    every difference starts at a tie closer than 0.25 logits, never at a token transformers clearly ruled out."""
+    Measured here (AVX-512 build, flash attention): 4 of 6 prompts identical over 24 tokens; in the other
+    two the first different token was transformers' runner-up, 0.08 and 0.09 logits behind its best. The
+    bound: every difference starts at a tie closer than 0.25 logits, never at a token transformers clearly
+    ruled out."""
     llama = load_model(ModelConfig(name="local/smollm2", engine="llama"))
     hf = load_model(ModelConfig(name="local/smollm2", engine="transformers"))
     for prompt in PROMPTS:
