@@ -44,7 +44,7 @@ def engines() -> list[Check]:
     checks = []
     for name, what in runs.items():
         ok = installed(name)
-        mark = " [default]" if name == default else ""
+        mark = " (the default)" if name == default else ""
         detail = f"runs {what}{mark}" if ok else "not installed"
         checks.append(Check(f"engine {name}", ok, detail, "" if ok else fixes[name]))
     return checks

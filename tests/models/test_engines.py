@@ -1,5 +1,6 @@
 """The local engines: which one runs, that they agree, and any GGUF file with a chat template."""
 
+import json
 import subprocess
 import sys
 
@@ -118,3 +119,15 @@ def test_conversations_that_take_turns_resume_from_their_own_snapshots_with_the_
     loaded.states.entries.clear()
     loaded.llm.reset()
     assert [model.complete(chat, max_tokens=6).text for chat in chats] == first
+
+
+def test_doctor_lists_the_engines_what_each_runs_and_the_default():
+    from tests.test_cli import run as agentevo
+
+    result = agentevo("doctor", "--json")
+    engines = {c["name"]: c for c in json.loads(result.stdout) if c["name"].startswith("engine ")}
+    assert set(engines) == {"engine llama", "engine transformers"}
+    assert all(c["ok"] for c in engines.values())
+    assert "local/PATH.gguf" in engines["engine llama"]["detail"]
+    assert engines["engine llama"]["detail"].endswith("(the default)")
+    assert "default" not in engines["engine transformers"]["detail"]
