@@ -18,8 +18,9 @@ next round continues from that one. A round without a success on the train side 
 The settings (DISTIL_SETTINGS) are fixed and small, for the CPU: 2 epochs over the round's examples but
 at most 16 optimiser steps, batch 4, rank 8 on all projections, lr 5e-4 (a higher rate than `train lora`'s
 default, since there are few steps), examples cut at 2,048 tokens. On an idle 2-core machine a step of 4
-examples took 2.6 s (shared/reference/machine.md), so a round is under a minute; on a crowded one a step of
-4 HumanEval conversations (2,200 tokens) took 30–130 s.
+examples took 2.6 s (shared/reference/machine.md), so 16 steps would take about 42 s (an estimate from that
+figure, not a measured round); on a crowded one a step of 4 HumanEval conversations (2,200 tokens) took
+30–130 s.
 """
 
 from __future__ import annotations
