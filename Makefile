@@ -48,7 +48,7 @@ services: venv
 
 # The demo: the embedded model practises on MiniWoB++ pages with and without what it learns, is evaluated on
 # held-out pages after every round, and draws the learning curve (runs/<evolve_id>/learning_curve.png and
-# report.html). Offline, on the CPU: about 13 minutes on 2 cores. `make run MODEL=openai/gpt-4o-mini` (its API key
+# report.html). Offline, on the CPU: about 8 minutes on 2 cores (llama engine). `make run MODEL=openai/gpt-4o-mini` (its API key
 # in OPENAI_API_KEY) runs the same demo with a remote model.
 MODEL ?= local/smollm2
 run: setup
