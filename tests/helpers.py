@@ -76,7 +76,7 @@ def assert_same_greedy_reply_or_near_tie(llama, hf, messages, *, tokens: int = 2
 def first_token_difference(llama, hf, messages) -> str:
     """Where the two engines' prompt tokens first differ, as text (for an assertion message)."""
     loaded, tok = llama.engine.load(), hf.engine.load().tokenizer
-    ids_a = llama.engine.tokens(loaded, messages)
+    ids_a = llama.engine.encode(messages)
     ids_b = tok.apply_chat_template(
         list(messages), add_generation_prompt=True, tokenize=True, return_dict=True
     )

@@ -182,8 +182,9 @@ class EmbeddedModel:
         temp = self.temperature if temperature is None else temperature
         limit = max_tokens or self.max_tokens
         started = time.perf_counter()
+        fitted, prompt = self.fit(list(messages), limit)
         request = Request(
-            messages=self.fit(list(messages), limit),
+            messages=fitted,
             limit=limit,
             temperature=temp,
             top_p=TOP_P,
@@ -191,7 +192,7 @@ class EmbeddedModel:
             stop=tuple(stop),
             constraint=constraint,
         )
-        out: Generated = self.engine.generate(request)
+        out: Generated = self.engine.generate(request, prompt)
         text, hit_stop = cut_at_stop(out.text, stop)
         return ModelReply(
             text=text,
@@ -202,12 +203,15 @@ class EmbeddedModel:
             finish_reason="stop" if hit_stop or out.finished else "length",
         )
 
-    def fit(self, messages: list[Message], limit: int) -> list[Message]:
-        """The messages, minus the oldest turns when the prompt is too long for the context."""
+    def fit(self, messages: list[Message], limit: int) -> tuple[list[Message], list[int]]:
+        """The messages and their prompt ids; tokenised once, unless the prompt is too long for the context
+        and the oldest turns have to go."""
         budget = self.engine.context_tokens - limit
-        if self.engine.count(messages) <= budget:
-            return messages
-        return fit_context(messages, self.engine.count, budget)
+        prompt = self.engine.encode(messages)
+        if len(prompt) <= budget:
+            return messages, prompt
+        fitted = fit_context(messages, lambda ms: len(self.engine.encode(ms)), budget)
+        return fitted, self.engine.encode(fitted)
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

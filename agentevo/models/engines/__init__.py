@@ -48,9 +48,13 @@ class Engine(Protocol):
     name: str
     context_tokens: int
 
-    def generate(self, request: Request) -> Generated: ...
+    def encode(self, messages: Sequence[Any]) -> list[int]:
+        """The chat as the prompt's token ids (the model's chat template, generation prompt added)."""
+        ...
 
-    def count(self, messages: Sequence[Any]) -> int: ...
+    def generate(self, request: Request, prompt: list[int]) -> Generated:
+        """A reply to `prompt`, the ids `encode` gave for `request.messages`."""
+        ...
 
 
 def installed(engine: str) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -184,17 +185,38 @@ def quiet_stderr() -> Any:
         os.close(saved)
 
 
-def file_template(path: Path) -> str | None:
-    """The chat template stored in a GGUF file's metadata, read without loading the weights."""
+@dataclass(frozen=True)
+class FileFacts:
+    template: str | None  # tokenizer.chat_template, if the file has one
+    context: int  # the engine's context: the model's own, at most 8,192 tokens (key/value cache memory)
+
+
+@functools.lru_cache(maxsize=8)
+def read_facts(path: Path, size: int, mtime: float) -> FileFacts:
     from gguf import GGUFReader
 
     try:
-        field = GGUFReader(str(path)).fields.get("tokenizer.chat_template")
+        fields = GGUFReader(str(path)).fields  # ~2 s for a 100 MB file: read once per file and process
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: not a readable GGUF file ({exc})") from None
-    if field is None:
-        return None
-    return bytes(field.parts[field.data[0]]).decode("utf-8")
+    field = fields.get("tokenizer.chat_template")
+    template = None if field is None else bytes(field.parts[field.data[0]]).decode("utf-8")
+    context = next(
+        (int(f.parts[f.data[0]][0]) for name, f in fields.items() if name.endswith(".context_length")), 4096
+    )
+    return FileFacts(template, min(8192, context))
+
+
+def file_facts(path: Path) -> FileFacts:
+    """What the engine needs from a GGUF file's metadata, read without loading the weights (cached by the
+    file's size and modification time)."""
+    stat = path.stat()
+    return read_facts(path, stat.st_size, stat.st_mtime)
+
+
+def file_template(path: Path) -> str | None:
+    """The chat template stored in a GGUF file's metadata."""
+    return file_facts(path).template
 
 
 def named_template(name: str) -> str:
@@ -248,7 +270,7 @@ def load(path: Path, adapter: Path | None, chat_template: str | None) -> Loaded:
             with quiet_stderr():
                 llm = Llama(
                     model_path=str(path),
-                    n_ctx=context_of(path),
+                    n_ctx=file_facts(path).context,
                     n_threads=threads(),
                     n_threads_batch=threads(),
                     n_batch=512,
@@ -266,17 +288,6 @@ def load(path: Path, adapter: Path | None, chat_template: str | None) -> Loaded:
         tokenizer = reference_tokenizer() if embedded else None
         _loaded[key] = Loaded(llm, formatter, threading.Lock(), states, tokenizer)
         return _loaded[key]
-
-
-def context_of(path: Path) -> int:
-    """The engine's context: the model's own, at most 8,192 tokens (memory for the key/value cache)."""
-    from gguf import GGUFReader
-
-    reader = GGUFReader(str(path))
-    for name, field in reader.fields.items():
-        if name.endswith(".context_length"):
-            return min(8192, int(field.parts[field.data[0]][0]))
-    return 4096
 
 
 class LlamaEngine:
@@ -300,19 +311,16 @@ class LlamaEngine:
     def context_tokens(self) -> int:
         return int(self.load().llm.n_ctx())
 
-    def tokens(self, loaded: Loaded, messages: Sequence[Any]) -> list[int]:
+    def encode(self, messages: Sequence[Any]) -> list[int]:
+        loaded = self.load()
         rendered = loaded.template(messages=[dict(m) for m in messages]).prompt
         if loaded.tokenizer is not None:
             return list(loaded.tokenizer.encode(rendered, add_special_tokens=False).ids)
         return loaded.llm.tokenize(rendered.encode("utf-8"), add_bos=False, special=True)
 
-    def count(self, messages: Sequence[Any]) -> int:
-        return len(self.tokens(self.load(), messages))
-
-    def generate(self, request: Request) -> Generated:
+    def generate(self, request: Request, prompt: list[int]) -> Generated:
         loaded = self.load()
         with loaded.lock:
-            prompt = self.tokens(loaded, request.messages)
             loaded.states.switch(loaded.llm, prompt)
             out = loaded.llm.create_completion(prompt, **self.options(loaded, request, len(prompt)))
         choice, usage = out["choices"][0], out["usage"]

@@ -125,27 +125,27 @@ class TransformersEngine:
     def load(self) -> Weights:
         return load_weights(self.adapter)
 
-    def encode(self, w: Weights, messages: Sequence[Any]) -> Any:
-        return w.tokenizer.apply_chat_template(
-            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
-
-    def count(self, messages: Sequence[Any]) -> int:
-        w = self.load()
-        enc = w.tokenizer.apply_chat_template(
+    def encode(self, messages: Sequence[Any]) -> list[int]:
+        enc = self.load().tokenizer.apply_chat_template(
             list(messages), add_generation_prompt=True, tokenize=True, return_dict=True
         )
-        return len(enc["input_ids"])
+        return list(enc["input_ids"])
 
-    def generate(self, request: Request) -> Generated:
+    def generate(self, request: Request, prompt: list[int]) -> Generated:
+        import torch
+
         w = self.load()
+        enc = {
+            "input_ids": torch.tensor([prompt], dtype=torch.long),
+            "attention_mask": torch.ones(1, len(prompt), dtype=torch.long),
+        }
         with w.lock:
-            enc = self.encode(w, request.messages)
-            n_in = int(enc["input_ids"].shape[1])
             out = self.run(w, enc, request)
-        new = out[0][n_in:]
+        new = out[0][len(prompt) :]
         text = w.tokenizer.decode(new, skip_special_tokens=True)
-        return Generated(text=text, tokens_in=n_in, tokens_out=len(new), finished=len(new) < request.limit)
+        return Generated(
+            text=text, tokens_in=len(prompt), tokens_out=len(new), finished=len(new) < request.limit
+        )
 
     def run(self, w: Weights, enc: Any, request: Request) -> Any:
         import torch
