@@ -4,6 +4,11 @@ one `KindSpec` per kind, and the rest of agentevo asks the registry instead of s
     prompts_dir     the kind's own prompt folder (system.md, task.md, demo.md, …); None: agent/prompts/<name>/
     trust           the most that experience learned from its episodes may be trusted with
     workflow_steps  which of a success's steps a workflow keeps; shown_action: how one is shown again
+    demonstration   a success's kept steps → the workflow's demonstration turns; None: the instruction, then
+                    each action and what it returned (agentevo.memory.reflect)
+    quoted_demos    whether its workflows are shown as demonstration turns although untrusted: only on
+                    instances of their own template, their page text only quoted (see agentevo.envs.web
+                    .demonstration); otherwise untrusted experience is only ever a note
     compile         a successful trajectory → a tool candidate (or NotCompilable); None: no tools from it
     perform         how the value a tool returns acts on the live environment; None: the value is the answer
     replay_action   a tool replayed as one action of its source task (code: submit its source)
@@ -29,7 +34,7 @@ from typing import Any
 
 from agentevo.errors import ConfigError
 from agentevo.protocols import Environment
-from agentevo.records import Action, Observation, Step, Tool, ToolSpec, Trajectory
+from agentevo.records import Action, Message, Observation, Step, Tool, ToolSpec, Trajectory
 
 BUILT_IN = {"code": "agentevo.kinds.code", "os": "agentevo.kinds.os", "web": "agentevo.kinds.web"}
 WORKFLOW_STEPS = 10
@@ -51,6 +56,8 @@ class KindSpec:
     trust: str = "trusted"
     workflow_steps: Callable[[Sequence[Step]], list[Step]] = leading_steps
     shown_action: Callable[[Step], str] = raw_action
+    demonstration: Callable[[Trajectory, Sequence[Step]], tuple[Message, ...]] | None = None
+    quoted_demos: bool = False
     compile: Callable[[Trajectory], Any] | None = None
     perform: Callable[[Any, Environment], Any] | None = None
     replay_action: Callable[[Tool], Action] | None = None

@@ -1,4 +1,5 @@
-"""The web kind: pages in a browser; experience from page text is untrusted, and a tool returns steps that
+"""The web kind: pages in a browser; experience from page text is untrusted, a workflow is shown as
+demonstration turns (page text quoted) only on instances of its template, and a tool returns steps that
 name elements by role and accessible name, each run as one action."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentevo.kinds import KindSpec, register_kind
 from agentevo.protocols import Environment
-from agentevo.records import Observation, ToolSpec, Trajectory
+from agentevo.records import Message, Observation, Step, ToolSpec, Trajectory
 
 if TYPE_CHECKING:
     from agentevo.constrain import Constraint
@@ -38,6 +39,18 @@ def external_url(text: str) -> tuple[str, str] | None:
     return "external-url", f"web macros stay on the task's site: {shown!r}"
 
 
+def demonstration(trajectory: Trajectory, steps: Sequence[Step]) -> tuple[Message, ...]:
+    from agentevo.envs.web.demonstration import demonstration
+
+    return demonstration(trajectory, steps)
+
+
+def shown_action(step: Step) -> str:
+    from agentevo.envs.web.demonstration import shown_action
+
+    return shown_action(step)
+
+
 def reply_grammar(observation: Observation, tools: Sequence[ToolSpec]) -> Constraint:
     from agentevo.constrain.grammars import web_reply
 
@@ -48,6 +61,9 @@ WEB = register_kind(
     KindSpec(
         name="web",
         trust="untrusted",
+        shown_action=shown_action,
+        demonstration=demonstration,
+        quoted_demos=True,
         compile=compile_web,
         perform=perform_steps,
         text_danger=external_url,

@@ -9,8 +9,10 @@
     budget   at most k items whose text fits in `token_budget` tokens (≈ 4 characters a token)
     shown    trusted workflows as demonstration turns, rewritten for this instance of the template (its
              values bound through the workflow's parameterised instruction, else found by aligning the two
-             instructions word by word); everything else as notes; untrusted text is marked as page-derived
-             reference material, never as turns the model would take for its own
+             instructions word by word); so are untrusted workflows of a kind whose demonstrations quote
+             page text (web: KindSpec.quoted_demos), but only on an instance of their own template and only
+             while their text passes the injection screen; everything else as notes; untrusted notes are
+             marked as page-derived reference material
 
 `retrieved` names every item shown, and the graph records it on every step; after the episode the memory
 learner's commit counts each shown item as helped (success) or hurt (agentevo.memory.learner).
@@ -20,14 +22,17 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentevo.errors import AgentevoError
+from agentevo.kinds import kind
 from agentevo.memory.curator import usefulness
 from agentevo.memory.params import align, bind, replace_all
 from agentevo.memory.reflect import task_site
 from agentevo.memory.store import ExperienceStore
+from agentevo.memory.trust import why_quarantined
 from agentevo.protocols import Recollection
 from agentevo.records import Experience, Observation, Task, utcnow
 
@@ -105,7 +110,7 @@ class MemoryRecall:
         for r in self.rank(task, hits):
             if len(chosen) >= self.k:
                 break
-            demo = demonstration_pairs(r.item, task) if r.item.trust == "trusted" else []
+            demo = demonstration_pairs(r.item, task, observation) if shows_turns(r.item, task) else []
             cost = sum(tokens(u) + tokens(a) for u, a in demo) if demo else tokens(note(r.item))
             if cost > budget:
                 continue
@@ -130,9 +135,32 @@ def note(exp: Experience) -> str:
     return text
 
 
-def demonstration_pairs(exp: Experience, task: Task) -> list[tuple[str, str]]:
+def shows_turns(exp: Experience, task: Task) -> bool:
+    """Whether an item may be shown as turns the model takes for its own (else it is a note)."""
+    if exp.trust == "trusted":
+        return True
+    return (
+        exp.trust == "untrusted"
+        and bool(task.template_id)
+        and exp.scope.template == task.template_id
+        and kind(task.kind).quoted_demos
+        and not why_quarantined(exp)  # screened again: a pattern added since it was stored applies too
+    )
+
+
+def objective(turn: str) -> str:
+    """The instruction a demonstration's first user turn was made for (web: its OBJECTIVE line)."""
+    found = re.search(r"^OBJECTIVE: (.*)$", turn, re.MULTILINE)
+    return found.group(1) if found else turn
+
+
+def demonstration_pairs(
+    exp: Experience, task: Task, observation: Observation | None = None
+) -> list[tuple[str, str]]:
     """A workflow's demonstration as (user, assistant) pairs, rewritten for this task's values when the
-    task is an instance of the workflow's template; [] when the item has no demonstration."""
+    task is an instance of the workflow's template; [] when the item has no demonstration. The values are
+    read off the objective the environment states when it states one (MiniWoB++ reads it from the page;
+    the task's instruction is then the same for every instance)."""
     if exp.kind != "workflow" or not exp.demonstration:
         return []
     turns = [(m.get("role"), str(m.get("content", ""))) for m in exp.demonstration]
@@ -143,12 +171,14 @@ def demonstration_pairs(exp: Experience, task: Task) -> list[tuple[str, str]]:
     ]
     if not pairs:
         return []
-    old = bind(exp.description, pairs[0][0])
-    new = bind(exp.description, task.instruction)
+    source = objective(pairs[0][0])
+    old = bind(exp.description, source)
+    goal = str((observation.meta if observation else {}).get("objective") or task.instruction)
+    new = bind(exp.description, goal)
     if old is not None and new is not None:
         mapping = {old[k]: new[k] for k in old if k in new and old[k] != new[k]}
     else:  # values the extractor did not recognise: align the two instructions word by word
-        mapping = align(pairs[0][0], task.instruction) or {}
+        mapping = align(source, goal) or {}
     if not mapping:
         return pairs
     return [(replace_all(u, mapping), replace_all(a, mapping)) for u, a in pairs]

@@ -3,7 +3,8 @@
     success  →  a `workflow`: the successful action sequence, parameterised against the instruction
                 (values the instruction names become {param}s), with a demonstration the agent can be shown
                 as user/assistant turns for a new instance of the same template (code: the instruction and
-                the solution that passed; web/os: the instruction, then each observation and the action)
+                the solution that passed; os: the instruction, then each action and its output; web:
+                each observation, its page text quoted, and the action — agentevo.envs.web.demonstration)
     failure  →  a `pitfall`: what was tried last and the error it met
     error    →  nothing (the harness failed, not the agent)
 
@@ -86,6 +87,9 @@ def good_steps(trajectory: Trajectory) -> list[Step]:
 
 
 def demonstration(trajectory: Trajectory, steps: Sequence[Step]) -> tuple[Message, ...]:
+    own = kind(trajectory.task.kind).demonstration
+    if own is not None:
+        return own(trajectory, steps)
     shown_action = kind(trajectory.task.kind).shown_action  # how the agent's reply is shown again
     turns: list[Message] = []
     prompt = trajectory.task.instruction

@@ -3,7 +3,8 @@
 Provenance-capped trust (text can never raise its own trust):
 - `trusted`      derived from what the harness controls: the task, our own actions, our sandbox's output
 - `untrusted`    derived from web page text (web-kind trajectories), which anyone may have written;
-                 retrieved, but shown as reference notes, never as demonstration turns
+                 retrieved and shown as marked reference notes; a web workflow only as demonstration
+                 turns on instances of its own template, its page text quoted (agentevo.memory.recall)
 - `quarantined`  its text gives the agent orders (a prompt-injection pattern below); stored for forensics,
                  never retrieved, until a person runs `agentevo memory approve ID`
 
