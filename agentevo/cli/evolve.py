@@ -325,6 +325,7 @@ def show(summary: dict[str, Any], json_mode: bool) -> None:
         "validation",
         "steps/solved",
         "rolled back",
+        "practice (all runs)",
         title=f"{summary['evolve_id']} ({summary['status']}): test split; the gate read validation",
     )
     for a in summary["ablations"]:
@@ -345,6 +346,7 @@ def show(summary: dict[str, Any], json_mode: bool) -> None:
             percent(a["validation"]["success_rate"]),
             steps,
             str(a["rejected_commits"]),
+            f"{a.get('practice_tokens', 0):,} tok, {a.get('practice_seconds', 0):.0f} s",
         )
     out.print(table)
     if summary["report"]:

@@ -21,6 +21,7 @@ class Verdict:
     success: bool
     parsed: bool
     reply: str
+    tokens: int = 0  # the judge call's prompt and reply tokens
 
 
 def describe_steps(trajectory: Trajectory) -> list[dict[str, str]]:
@@ -56,9 +57,11 @@ class LLMJudge:
 
         reply = ask(self.model, messages, max_tokens=160, temperature=0.0, constraint=judge_reply())
         match = VERDICT.search(reply.text)
+        tokens = reply.tokens_in + reply.tokens_out
         if match is None:
-            return Verdict(success=False, parsed=False, reply=reply.text)
-        return Verdict(success=match.group(1).upper() == "SUCCESS", parsed=True, reply=reply.text)
+            return Verdict(success=False, parsed=False, reply=reply.text, tokens=tokens)
+        success = match.group(1).upper() == "SUCCESS"
+        return Verdict(success=success, parsed=True, reply=reply.text, tokens=tokens)
 
 
 @dataclass

@@ -15,7 +15,9 @@ validation results worse, and report the test split.
 Decisions (the gate, the plateau stop) read validation outcomes only — labelled by the judge in label-free
 runs — and the test split is scored by the benchmark's reward and never read by a decision. State is saved
 after every batch; budget (tokens, minutes) and plateau (patience) stop the loop, and
-`agentevo evolve --resume ID` continues it.
+`agentevo evolve --resume ID` continues it. Each training run keeps what its practice cost (model tokens of
+training episodes, searches and judge calls on them; wall seconds of training batches and distillation),
+and every curve point carries the figures as they stood when it was taken.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ class Evolution:
                     self.folder / safe(name),
                     self.config,
                     self.model,
-                    self.replay_judge(),
+                    self.replay_judge(cond),
                     model_for=self.model_for or self.adapted_model,
                     adapter=cond.adapter,
                 ).open()
@@ -189,7 +191,8 @@ class Evolution:
         explorer = AtTemperature(learner.agent_model, self.options.train_temperature)
         runner = self.runner(learner.learners(frozen=False), split=self.options.train_split, model=explorer)
         if self.explore.mode != "none":  # practice may search; evaluations never do
-            runner.play = Explorer(self.explore, learner.learners(frozen=True), self.replay_judge()).episode
+            frozen = learner.learners(frozen=True)
+            runner.play = Explorer(self.explore, frozen, self.replay_judge(cond)).episode
         run_id = f"{self.state.evolve_id}-{safe(name)}-train"
         if self.store.get_run(run_id) is None:
             runner.start([], kind="evolve-train", run_id=run_id)
@@ -198,12 +201,13 @@ class Evolution:
         target = (cond.round + 1) * episodes
         while cond.episodes < target:
             self.check_budget()
+            began = time.monotonic()
             batch = [
                 curriculum.next_task()
                 for _ in range(min(self.config.run.concurrency, target - cond.episodes))
             ]
             for traj in self.run_batch(runner, run_id, batch, cond):
-                success = self.label(traj, "train")
+                success = self.label(traj, "train", cond)
                 learner.learn(relabel(traj, success, self.judge))
                 if success and learner.uses_lora:
                     cond.distil.append(traj.id)
@@ -212,6 +216,7 @@ class Evolution:
                     hindsight.attempt(traj, learner.learn)
             cond.episodes += len(batch)
             cond.curriculum = curriculum.to_state()
+            cond.practice_seconds += time.monotonic() - began
             self.save()
             self.on_progress(name, len(batch))
         runner.close_envs()
@@ -233,7 +238,11 @@ class Evolution:
         if cond.distil:
             found = (self.store.trajectory(i) for i in cond.distil)
             successes = [relabel(t, True, self.judge) for t in found if t is not None]
+            began = time.monotonic()
             entry.update(learner.distil(successes, round_, self.distil_settings))
+            spent = time.monotonic() - began
+            cond.distil_seconds += spent
+            cond.practice_seconds += spent
         else:
             entry.update(trained=None, note="no successful training episode")
         entry.update(evaluated_with=learner.adapter, kept=None)
@@ -265,37 +274,52 @@ class Evolution:
             todo.append((task, cond.samples, self.seed_of(cond) + cond.samples))
             cond.samples += 1
         done: list[Trajectory] = []
-        runner.on_episode_end = lambda traj: self.collect(done, traj)  # learnt from once labelled, in order
+        # learnt from once labelled, in order
+        runner.on_episode_end = lambda traj: self.collect(done, traj, cond)
         runner.run_all(run_id, todo, total=len(todo), already=0)
         order = {episode_id(run_id, t.id, i): n for n, (t, i, _) in enumerate(todo)}
         return sorted(done, key=lambda traj: order.get(traj.id, 0))
 
-    def collect(self, done: list[Trajectory], traj: Trajectory) -> None:
+    def collect(self, done: list[Trajectory], traj: Trajectory, cond: ConditionState) -> None:
+        """A finished training episode: its tokens, with a search's extra samples, are practice cost."""
+        tokens = traj.tokens + traj.details.get("explored", {}).get("extra_tokens", 0)
         with self._lock:
             done.append(traj)
-            self.state.tokens += traj.tokens + traj.details.get("explored", {}).get("extra_tokens", 0)
+            self.state.tokens += tokens
+            cond.practice_tokens += tokens
 
     def seed_of(self, cond: ConditionState) -> int:
         """Independent training runs sample and pick tasks from seeds of their own."""
         return self.config.run.seed + (cond.run - 1) * RUN_SEED_STRIDE
 
-    def label(self, traj: Trajectory, split: str) -> bool:
+    def label(self, traj: Trajectory, split: str, practice: ConditionState | None = None) -> bool:
         """Success as the run learns it: the benchmark's reward, or the judge's verdict when label-free (the
-        reward is then only counted for the agreement figure)."""
+        reward is then only counted for the agreement figure); the judge's tokens count as the practice
+        cost of `practice` (a training episode's run)."""
         if self.judge is None:
             return traj.succeeded
         verdict = self.judge.judge(traj)
         with self._lock:
+            if practice is not None:
+                practice.practice_tokens += verdict.tokens
             self.agreements[split].add(verdict, traj.succeeded)
             self.state.judge = {split: a.to_json() for split, a in self.agreements.items()}
         return verdict.success
 
-    def replay_judge(self) -> Callable[[Trajectory], bool] | None:
-        """Label-free runs check a tool's replay with the judge, never with the benchmark's reward."""
+    def replay_judge(self, cond: ConditionState) -> Callable[[Trajectory], bool] | None:
+        """Label-free runs check a tool's replay (and a search's branches) with the judge, never with the
+        benchmark's reward; only practice asks it, so its tokens are `cond`'s practice cost."""
         if self.judge is None:
             return None
         judge = self.judge
-        return lambda traj: judge.judge(traj).success
+
+        def verdict(traj: Trajectory) -> bool:
+            found = judge.judge(traj)
+            with self._lock:
+                cond.practice_tokens += found.tokens
+            return found.success
+
+        return verdict
 
     def fresh_instances(self) -> Any:
         make = self.suite.make_instances
@@ -341,10 +365,14 @@ class Evolution:
             run=cond.run,
             round=round_,
             judged=int(sum(judged.values())) if self.judge else None,
+            practice_tokens=cond.practice_tokens,
+            practice_seconds=round(cond.practice_seconds, 3),
+            distil_seconds=round(cond.distil_seconds, 3),
         )
         self.on_progress(name, 1)
         self.on_event(
-            f"{name}: round {round_}, {split} {point.successes}/{point.n} ({cond.episodes} episodes trained)"
+            f"{name}: round {round_}, {split} {point.successes}/{point.n} ({cond.episodes} episodes trained; "
+            f"practice so far {cond.practice_tokens:,} tokens, {cond.practice_seconds:.0f} s)"
         )
         return Evaluation(point, rewarded, judged, by_judge=self.judge is not None)
 

@@ -22,7 +22,12 @@ STYLES = {"none": ("--", "s"), "memory": ("-", "o"), "tools": ("-.", "^"), "memo
 class CurvePoint:
     """One held-out evaluation of one training run of a condition after `episodes` training episodes (for
     `none`, which does not train, the episodes the learning conditions had trained on by that round), on
-    the validation split (what the gate reads) or the test split (what the curve and the table report)."""
+    the validation split (what the gate reads) or the test split (what the curve and the table report).
+
+    `tokens` is what this evaluation cost; `practice_tokens` (model tokens) and `practice_seconds` (wall
+    seconds) are what the training run's practice had cost when it was taken, cumulative: its training
+    episodes (searches and relabelling replays included) and, for lora, distillation, whose share of the
+    seconds is `distil_seconds`. `none` practises nothing: 0."""
 
     condition: str
     episodes: int
@@ -38,6 +43,9 @@ class CurvePoint:
     run: int = 1
     round: int = 0
     judged: int | None = None  # successes as the judge saw them (label-free runs)
+    practice_tokens: int = 0
+    practice_seconds: float = 0.0  # includes distil_seconds
+    distil_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -64,7 +72,9 @@ def by_condition(points: Sequence[CurvePoint]) -> dict[str, list[CurvePoint]]:
 
 def pooled(points: Sequence[CurvePoint], split: str = "test") -> list[CurvePoint]:
     """One point per condition and round on one split: the training runs' evaluations pooled (successes
-    and episodes added up), rolled back when any run's gate rolled that round back."""
+    and episodes added up), rolled back when any run's gate rolled that round back. Its practice cost
+    (`practice_tokens`, `practice_seconds`, `distil_seconds`) is the sum over the training runs: what all
+    of them together had spent practising by that round."""
     from agentevo.runs.summary import wilson
 
     groups: dict[tuple[str, int], list[CurvePoint]] = defaultdict(list)
@@ -86,6 +96,9 @@ def pooled(points: Sequence[CurvePoint], split: str = "test") -> list[CurvePoint
                 note=f"rolled back in {rejected} of {len(pts)} runs" if rejected else "",
                 split=split,
                 round=round_,
+                practice_tokens=sum(p.practice_tokens for p in pts),
+                practice_seconds=sum(p.practice_seconds for p in pts),
+                distil_seconds=sum(p.distil_seconds for p in pts),
             )
         )
     return out

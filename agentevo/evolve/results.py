@@ -15,6 +15,14 @@ from agentevo.runs.summary import wilson
 from agentevo.stats import clustered_difference, clustered_mean
 
 DIFF_CI = "two-level bootstrap over tasks and training runs"
+PRACTICE_UNITS = {
+    "practice_tokens": "model tokens (prompt + reply) of practice: training episodes, --explore's extra "
+    "samples and the judge's calls on practice; cumulative over the training run when the point was taken",
+    "practice_seconds": "wall-clock seconds of practice: training batches (episodes, learning, --relabel "
+    "replays) plus LoRA distillation; cumulative; includes distil_seconds",
+    "distil_seconds": "wall-clock seconds of LoRA distillation (lora conditions), part of practice_seconds",
+    "ablations": "a condition's practice figures are summed over its training runs, over all their rounds",
+}
 
 
 def final_point(cond: ConditionState, split: str = "test") -> CurvePoint | None:
@@ -51,6 +59,9 @@ def condition_row(state: EvolveState, condition: str, units: list[ConditionState
         "tokens": tokens,
         "tokens_per_solved": tokens / solved if solved else None,
         "rejected_commits": sum(len(u.rejected) for u in units),
+        "practice_tokens": sum(u.practice_tokens for u in units),  # summed over the training runs
+        "practice_seconds": round(sum(u.practice_seconds for u in units), 1),
+        "distil_seconds": round(sum(u.distil_seconds for u in units), 1),
         "stopped": "; ".join(u.stopped for u in units if u.stopped),
         "diff_vs_none": None,
         "diff_ci95": None,
@@ -120,7 +131,8 @@ def summary(state: EvolveState, report: tuple[Path, Path] | None = None) -> dict
         },
         "runs_per_condition": state.options.seeds,
         "ablations": ablation_rows(state),
-        "points": [p for c in state.conditions.values() for p in c.points],
+        "points": [vars(p) for c in state.conditions.values() for p in c.curve()],  # with defaults
+        "practice_units": PRACTICE_UNITS,
         "rejected": [r for c in state.conditions.values() for r in c.rejected],
         "adapters": adapter_rounds(state),
         "judge": state.judge,
@@ -153,6 +165,12 @@ def relabelled(state: EvolveState) -> dict[str, Any]:
     return {"spec": state.options.relabel, "rounds": rounds, "total": totals}
 
 
+def practice_total(state: EvolveState) -> str:
+    conds = state.conditions.values()
+    tokens, seconds = sum(c.practice_tokens for c in conds), sum(c.practice_seconds for c in conds)
+    return f"{tokens:,} tokens, {seconds / 60:.1f} min"
+
+
 def render(state: EvolveState, folder: Path, learners: dict[str, ConditionLearner]) -> tuple[Path, Path]:
     opts = state.options
     data = ReportData(
@@ -174,6 +192,7 @@ def render(state: EvolveState, folder: Path, learners: dict[str, ConditionLearne
             "label": opts.label + (f" ({opts.judge or state.model})" if opts.label == "judge" else ""),
             "gate": f"on, tolerance {opts.tolerance:.0%}" if opts.gate else "off",
             "tokens": f"{state.tokens:,}",
+            "practice (all training runs)": practice_total(state),
             "minutes": f"{state.seconds / 60:.1f}",
         },
         judge=state.judge,

@@ -59,6 +59,13 @@ class ConditionState:
     adapters: list[dict[str, Any]] = field(default_factory=list)  # lora: one entry per round (evolve.distil)
     distil: list[str] = field(default_factory=list)  # lora: this round's successful training episodes so far
     relabelled: dict[str, dict[str, int]] = field(default_factory=dict)  # round → relabelling figures
+    # what practice has cost this training run so far (cumulative; a resumed run adds to it): model tokens
+    # of its training episodes (with --explore's extra samples) and of the judge's calls on them (label-free
+    # labels, tool replays, search verdicts); wall seconds of its training batches (episodes, learning,
+    # --relabel replays) plus LoRA distillation, whose own share is distil_seconds
+    practice_tokens: int = 0
+    practice_seconds: float = 0.0
+    distil_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         self.condition = self.condition or self.name

@@ -133,6 +133,8 @@ def test_a_lora_rounds_adapter_is_used_by_the_next_round_and_rolled_back_when_va
 
     cond = state.conditions["lora"]
     assert [p["accepted"] for p in cond.points if p["split"] == "validation"] == [True, True, False]
+    distilled = [p["distil_seconds"] for p in cond.points if p["split"] == "test"]
+    assert distilled[0] == 0 and 0 < distilled[1] < distilled[2] <= cond.practice_seconds  # included there
     assert cond.adapter == "adapters/round-1" and cond.accepted_marker["adapter"] == "adapters/round-1"
     assert "adapter adapters/round-1 → adapters/round-2" in cond.rejected[0]["what"]
     figures = summary(state)
@@ -177,6 +179,7 @@ def test_a_round_without_a_success_trains_nothing_and_stays_on_the_base_model(tm
         }
     ]
     assert factory.asked == [] and cond.adapter is None
+    assert cond.distil_seconds == 0 and cond.practice_seconds > 0  # practised, distilled nothing
     assert not (tmp_path / "runs" / "evo-lora" / "lora" / "adapters").exists()
     assert set(models_of(tmp_path, "evo-lora-lora-val1")) == {"local/smollm2"}
 
