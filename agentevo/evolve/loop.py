@@ -37,7 +37,7 @@ from agentevo.evolve.curriculum import Curriculum
 from agentevo.evolve.distil import DISTIL_SETTINGS, TrainSettings
 from agentevo.evolve.explore import Explorer, parse_explore
 from agentevo.evolve.judge import Agreement, LLMJudge
-from agentevo.evolve.relabel import for_runner, parse_relabel
+from agentevo.evolve.relabel import Relabeller, for_runner, parse_relabel
 from agentevo.evolve.report import CurvePoint
 from agentevo.evolve.state import ConditionState, EvolveOptions, EvolveState
 from agentevo.models.sampling import AtTemperature
@@ -213,13 +213,26 @@ class Evolution:
                     cond.distil.append(traj.id)
                 curriculum.record(traj.task, success)
                 if hindsight is not None and not success:  # a verified success of a sibling, if any
-                    hindsight.attempt(traj, learner.learn)
+                    self.relabel_one(hindsight, traj, learner, cond)
             cond.episodes += len(batch)
             cond.curriculum = curriculum.to_state()
             cond.practice_seconds += time.monotonic() - began
             self.save()
             self.on_progress(name, len(batch))
         runner.close_envs()
+
+    def relabel_one(
+        self, hindsight: Relabeller, traj: Trajectory, learner: ConditionLearner, cond: ConditionState
+    ) -> None:
+        """A kept relabelled success is learned from and, in lora conditions, distilled with the round's
+        other successes. Relabelling is an aid: one that fails is logged and practice goes on."""
+        try:
+            kept = hindsight.attempt(traj, learner.learn)
+        except Exception:
+            log.warning("relabelling %s failed; practice goes on", traj.id, exc_info=True)
+            return
+        if kept is not None and learner.uses_lora:
+            cond.distil.append(kept.id)
 
     def distil(self, name: str) -> None:
         """The round's successful training episodes train the round's adapter (evolve.distil); recorded in

@@ -17,7 +17,8 @@ its task, and becomes a verified success of the first sibling whose replay the s
     kept      the first sibling whose replay scores 1 (reward ≥ 1): that trajectory — the sibling's task,
               the replayed steps, outcome success, details["relabelled_from"] the original task id,
               details["relabelled"] what it cost — is stored in the training run like any training episode
-              and learned from as a successful one. A replay that scores below 1 everywhere keeps nothing.
+              (sample RELABELLED_SAMPLES + the failed episode's sample) and learned from as a successful
+              one. A replay that scores below 1 everywhere keeps nothing.
 
 Only failed trajectories (outcome failure or limit, by the benchmark's reward) are relabelled; evaluations
 never are, and label-free runs (--label judge) refuse --relabel: it needs the suite's evaluator.
@@ -55,6 +56,9 @@ log = logging.getLogger(__name__)
 
 TRAIN_SEEDS = 1_000_000  # a seeded suite's train page seeds stay below this (benchmarks.miniwob)
 RELABELLED = ("failure", "limit")  # the outcomes worth relabelling; an error's steps are incomplete
+# a kept success is stored under sample RELABELLED_SAMPLES + the failed episode's sample: a seeded suite's
+# sibling has the failed task's own id, and (run, task, sample) names one episode
+RELABELLED_SAMPLES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -179,8 +183,10 @@ class Relabeller:
             self.add("env_steps", sum(s.action is not None for s in done.steps))
             if done.reward >= 1.0 and done.outcome == "success":
                 kept = self.keep(done, traj, n)
-                self.store.start_episode(kept.id, kept.run_id, kept.task, sample, kept.model)
-                self.store.save_trajectory(kept, sample=sample)
+                self.store.start_episode(
+                    kept.id, kept.run_id, kept.task, RELABELLED_SAMPLES + sample, kept.model
+                )
+                self.store.save_trajectory(kept, sample=RELABELLED_SAMPLES + sample)
                 self.add("relabelled", 1)
                 learn(kept)
                 return kept

@@ -283,6 +283,17 @@ def test_practice_learns_from_a_relabelled_success_that_it_stores_and_counts(wor
     assert evaluations and not any("relabelled" in t.details for t in evaluations)  # never relabelled
 
 
+def test_a_sibling_under_the_failed_tasks_own_id_is_stored_beside_the_failure(workspace):
+    """Seeded suites (MiniWoB++) give a sibling the failed task's own id with another seed: the kept
+    success must not take the failed episode's place (run, task and sample name one episode)."""
+    same_id = task("1").model_copy(update={"id": "keypad-73"})  # another instance under the same id
+    state, _ = run(evolution(workspace, Tally(), PRESS_1, [same_id], relabel="siblings:1"))
+    trained = trajectories(workspace, "evo-test-memory-train")
+    assert sorted(t.outcome for t in trained) == ["failure", "failure", "success", "success"]
+    assert {t.task.id for t in trained} == {"keypad-73"}
+    assert state.conditions["memory"].relabelled["1"]["relabelled"] == 2
+
+
 def test_relabel_none_trains_exactly_as_before(tmp_path):
     """With `--relabel none` the training trajectories are those today's runner path gives, nothing more is
     stored or stepped, and the summary carries no relabelling figures. (Tools learn nothing from failures,
