@@ -2,9 +2,12 @@
 training trajectories train a LoRA adapter of the embedded model, and the condition's episodes — the next
 round's practice and this round's evaluations, which the gate reads — run on `local/smollm2+adapter:DIR`.
 
-    <condition folder>/adapters/data/round-K.train.jsonl   the round's successes, exported (openai format,
-                                    .test.jsonl, .card.*    split by template as `agentevo export` splits:
-                                                            the held-out templates are not trained on)
+    <condition folder>/adapters/data/round-K.jsonl, .card.*   the round's successes (relabelled ones too),
+                                                              exported as `agentevo export --format openai
+                                                              --split-by none` does: all of them train.
+                                                              They are all train-split tasks, and what
+                                                              judges the adapter is the gate's validation
+                                                              evaluation, so no template is held out here
     <condition folder>/adapters/round-K/                    the adapter, with training.json and loss.jsonl
 
 Each round's adapter continues training the active adapter — the last one the gate kept — or starts on the
@@ -77,16 +80,12 @@ def train_adapter(
 
     data = folder / "adapters" / "data" / f"round-{round_}.jsonl"
     try:
-        export = export_trajectories(trajectories, data, ExportSettings(format="openai", filter="success"))
+        export = export_trajectories(
+            trajectories, data, ExportSettings(format="openai", filter="success", split_by="none")
+        )
     except ExportError as exc:  # none of them held a usable reply
         return {"trained": None, "note": str(exc)}
     counts = export.card["counts"]
-    if not counts["train"]:
-        return {
-            "trained": None,
-            "note": f"all {counts['test']} successes are in templates the split holds out",
-            "held_out": counts["test"],
-        }
     relative = adapter_folder(round_)
     steps = settings.epochs * -(-counts["train"] // settings.batch_size)
     settings = replace(settings, max_steps=min(settings.max_steps or steps, steps))  # a cap, not a target
@@ -103,7 +102,6 @@ def train_adapter(
     return {
         "trained": relative,
         "examples": result.examples,
-        "held_out": counts["test"],
         "steps": result.steps,
         "loss_first": result.loss_first,
         "loss_last": result.loss_last,
