@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -66,9 +67,13 @@ class Adapters:
         return keypad_player(name, fails)
 
 
-def evolution(workspace: Path, factory: Adapters, base, *, rounds: int, state=None) -> Evolution:
+def evolution(
+    workspace: Path, factory: Adapters, base, *, rounds: int, state=None, siblings=(), relabel="none"
+) -> Evolution:
     cfg = RunConfig.model_validate({"environment": {"suite": "keypad"}, "limits": {"max_steps": 2}})
-    opts = EvolveOptions(rounds=rounds, eval_every=2, ablate=["none", "lora"], train_temperature=0.0)
+    opts = EvolveOptions(
+        rounds=rounds, eval_every=2, ablate=["none", "lora"], train_temperature=0.0, relabel=relabel
+    )
     state = state or EvolveState(
         evolve_id="evo-lora",
         suite="keypad",
@@ -85,7 +90,7 @@ def evolution(workspace: Path, factory: Adapters, base, *, rounds: int, state=No
         workspace,
         store,
         base,
-        suite(TASKS, Tally()),
+        replace(suite(TASKS, Tally()), make_instances=lambda template, n, seed: list(siblings)[:n]),
         state,
         model_for=factory,
         distil_settings=TINY,
@@ -160,6 +165,24 @@ def test_a_lora_rounds_adapter_is_used_by_the_next_round_and_rolled_back_when_va
     third = state.conditions["lora"].adapters[-1]
     assert (third["trained"], third["successes"], third["evaluated_with"]) == (None, 0, "adapters/round-1")
     assert not (folder / "adapters" / "round-3").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_relabelled_successes_train_the_rounds_adapter(tmp_path):
+    base = keypad_player("local/smollm2", {"train"})  # presses code + 1: every practice episode fails…
+    sibling = task("2").model_copy(update={"id": "keypad-2-sibling"})  # …and keypad-1's press fits this one
+    state = run_to_end(
+        evolution(tmp_path, Adapters(), base, rounds=1, siblings=[sibling], relabel="siblings:1")
+    )
+    cond = state.conditions["lora"]
+    assert cond.relabelled["1"]["relabelled"] == 1
+    [entry] = cond.adapters
+    assert entry["successes"] == 1 and entry["trained"] == "adapters/round-1" and entry["examples"] == 1
+    data = tmp_path / "runs" / "evo-lora" / "lora" / "adapters" / "data"
+    card = json.loads((data / "round-1.card.json").read_text())
+    [trained_on] = card["trajectory_ids"]["train"]
+    assert "keypad-2-sibling~relabelled" in trained_on
 
 
 def test_a_round_without_a_success_trains_nothing_and_stays_on_the_base_model(tmp_path):
