@@ -29,15 +29,16 @@ figure, not a measured round); on a crowded one a step of 4 HumanEval conversati
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agentevo.errors import ConfigError, ExportError
 from agentevo.records import Trajectory
 from agentevo.train.lora import SUPPORTED_BASES, TrainSettings
 
+T = TypeVar("T")
 TRAINABLE = SUPPORTED_BASES[0]  # the embedded model: the only base these conditions can train
 DISTIL_SETTINGS = TrainSettings(epochs=2, max_steps=16, batch_size=4, lr=5e-4, rank=8, max_length=2048)
 
@@ -58,6 +59,18 @@ def check_trainable(conditions: Sequence[str], model: str) -> None:
     from agentevo.train.lora import require_extra
 
     require_extra("sft")
+
+
+def in_child_process(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run `fn` in a fresh (spawned) process and return its result. Training on the CPU holds about 11 GB
+    at its peak (SmolLM2 in float32, batch 4), and the allocator keeps that memory after it returns: in the
+    evolution's own process, the lora conditions of a long run added up to an out-of-memory kill on a
+    24 GB machine. A child gives the memory back when it exits."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 def adapter_folder(round_: int) -> str:
@@ -90,7 +103,8 @@ def train_adapter(
     steps = settings.epochs * -(-counts["train"] // settings.batch_size)
     settings = replace(settings, max_steps=min(settings.max_steps or steps, steps))  # a cap, not a target
     started = time.perf_counter()
-    result = train_lora(
+    result = in_child_process(
+        train_lora,
         export.files["train"],
         TRAINABLE,
         folder / relative,
