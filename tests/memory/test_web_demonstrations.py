@@ -17,20 +17,13 @@ from agentevo.runs.store import TrajectoryStore
 from agentevo.testing import FunctionModel, last_user_text
 from tests.helpers import run_with_learners
 from tests.tools.helpers import BACKEND
+from tests.tools.test_miniwob_tools import element, objective
 
 PAGES = ("click-button", "enter-text")
 BUILT_IN_TURNS = 3  # the web prompt set's own demonstration
 SENTENCE = re.compile(r"^I (click|type into) the (\S+) '(.*)'\.$", re.M)
 ACTION = re.compile(r"```(.*)```")
 PAGE_LINE = re.compile(r"^(OBSERVATION:|URL: |OBJECTIVE: |PREVIOUS ACTION: |\s*\[\d+\] \S+|text ['\"])")
-
-
-def objective(text: str) -> str:
-    return re.search(r"^OBJECTIVE: (.*)$", text, re.M).group(1)
-
-
-def element(page: str, role: str, name: str) -> str:
-    return re.findall(rf"\[(\d+)\] {role} '{re.escape(name)}'", page)[0]
 
 
 def knows(messages, tools):
