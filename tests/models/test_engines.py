@@ -121,6 +121,23 @@ def test_conversations_that_take_turns_resume_from_their_own_snapshots_with_the_
     assert [model.complete(chat, max_tokens=6).text for chat in chats] == first
 
 
+@pytest.mark.slow
+def test_a_model_freed_to_make_room_loads_again_and_replies_as_before(monkeypatch):
+    """Only the most recently used models stay loaded (an evolution's old adapters would fill the memory);
+    a freed one that is needed again is loaded again."""
+    from agentevo.models.engines import llama
+
+    monkeypatch.setattr(llama._resident, "limit", 1)
+    own = load_model(ModelConfig(name="local/smollm2", engine="llama"))
+    chatml = load_model(ModelConfig(name="local/smollm2", engine="llama", chat_template="chatml"))
+    chat = [{"role": "user", "content": "Name a fruit."}]
+    first = own.complete(chat, max_tokens=6).text
+    chatml.complete(chat, max_tokens=6)
+    assert list(llama._resident.models) == [chatml.engine.key()]
+    assert own.complete(chat, max_tokens=6).text == first
+    assert list(llama._resident.models) == [own.engine.key()]
+
+
 def test_doctor_lists_the_engines_what_each_runs_and_the_default():
     from tests.test_cli import run as agentevo
 

@@ -2,10 +2,10 @@
 
 `make setup` builds llama-cpp-python once per machine with portable flags and keeps the wheel (see
 scripts/engine-wheel). One `Llama` per (file, adapter) per process is shared by every model on it; a lock
-serialises replies. llama.cpp keeps the key/value cache of the previous prompt and only evaluates the tokens
-after the longest common prefix, so an agent's next step pays for its new observation, not the whole chat;
-snapshots of recent conversations (`PromptStates`) let concurrent episodes, which take turns on the model,
-each resume from their own.
+serialises replies, and only the few most recently used stay loaded (engines.resident). llama.cpp keeps
+the key/value cache of the previous prompt and only evaluates the tokens after the longest common prefix,
+so an agent's next step pays for its new observation, not the whole chat; snapshots of recent conversations
+(`PromptStates`) let concurrent episodes, which take turns on the model, each resume from their own.
 
 The chat template is the file's own (`tokenizer.chat_template`), or the one `--chat-template` names; a
 LoRA adapter from `agentevo train lora` is converted to GGUF once, cached by its digest (models.gguf_lora).
@@ -26,6 +26,7 @@ from typing import Any
 
 from agentevo.errors import ConfigError, ModelError
 from agentevo.models.engines import Generated, Request
+from agentevo.models.engines.resident import Resident
 from agentevo.models.stopping import ends_in_loop
 
 log = logging.getLogger(__name__)
@@ -152,17 +153,13 @@ def reference_tokenizer() -> Any:
     return Tokenizer.from_file(str(folder / "tokenizer.json"))
 
 
-_loaded: dict[tuple[str, str, str], Loaded] = {}
-_load_lock = threading.Lock()
+_resident: Resident[Loaded] = Resident(free=lambda loaded: loaded.llm.close())
 
 
 def close_all() -> None:
     """Free every loaded model before the interpreter tears llama_cpp's module down (else its destructor
     runs against a half-unloaded library and prints an error at exit)."""
-    with _load_lock:
-        for loaded in _loaded.values():
-            loaded.llm.close()
-        _loaded.clear()
+    _resident.clear()
 
 
 atexit.register(close_all)
@@ -250,44 +247,40 @@ def template_of(path: Path, chat_template: str | None) -> str:
 
 
 def load(path: Path, adapter: Path | None, chat_template: str | None) -> Loaded:
-    key = (str(path), str(adapter or ""), chat_template or "")
-    with _load_lock:
-        if key in _loaded:
-            return _loaded[key]
-        template = template_of(path, chat_template)
-        from llama_cpp import Llama
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    """Load a GGUF file (with an adapter, converted once) for chatting; `LlamaEngine` keeps it resident."""
+    template = template_of(path, chat_template)
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        from agentevo.models.local import gguf_path
+    from agentevo.models.local import gguf_path
 
-        embedded = path == gguf_path()
-        lora = None
-        if adapter is not None:
-            from agentevo.models.gguf_lora import gguf_adapter
+    embedded = path == gguf_path()
+    lora = None
+    if adapter is not None:
+        from agentevo.models.gguf_lora import gguf_adapter
 
-            lora = str(gguf_adapter(adapter, None if embedded else path))
-        try:
-            with quiet_stderr():
-                llm = Llama(
-                    model_path=str(path),
-                    n_ctx=file_facts(path).context,
-                    n_threads=threads(),
-                    n_threads_batch=threads(),
-                    n_batch=512,
-                    flash_attn=True,  # prefill of long observations: 1.2-1.3x here (bench/model_speed.py)
-                    lora_path=lora,
-                    verbose=False,
-                )
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"llama.cpp cannot load {path.name}: {exc}") from None
-        eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "replace")
-        bos_id = llm.token_bos()
-        bos = llm.detokenize([bos_id], special=True).decode("utf-8", "replace") if bos_id >= 0 else ""
-        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-        states = PromptStates(STATE_CACHE_MB << 20)
-        tokenizer = reference_tokenizer() if embedded else None
-        _loaded[key] = Loaded(llm, formatter, threading.Lock(), states, tokenizer)
-        return _loaded[key]
+        lora = str(gguf_adapter(adapter, None if embedded else path))
+    try:
+        with quiet_stderr():
+            llm = Llama(
+                model_path=str(path),
+                n_ctx=file_facts(path).context,
+                n_threads=threads(),
+                n_threads_batch=threads(),
+                n_batch=512,
+                flash_attn=True,  # prefill of long observations: 1.2-1.3x here (bench/model_speed.py)
+                lora_path=lora,
+                verbose=False,
+            )
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"llama.cpp cannot load {path.name}: {exc}") from None
+    eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "replace")
+    bos_id = llm.token_bos()
+    bos = llm.detokenize([bos_id], special=True).decode("utf-8", "replace") if bos_id >= 0 else ""
+    formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+    states = PromptStates(STATE_CACHE_MB << 20)
+    tokenizer = reference_tokenizer() if embedded else None
+    return Loaded(llm, formatter, threading.Lock(), states, tokenizer)
 
 
 class LlamaEngine:
@@ -304,23 +297,31 @@ class LlamaEngine:
 
             gguf_adapter(adapter, None if path == gguf_path() else path)
 
+    def key(self) -> tuple[str, str, str]:
+        return (str(self.path), str(self.adapter or ""), self.chat_template or "")
+
     def load(self) -> Loaded:
-        return load(self.path, self.adapter, self.chat_template)
+        return _resident.get(self.key(), functools.partial(load, self.path, self.adapter, self.chat_template))
+
+    def using(self) -> contextlib.AbstractContextManager[Loaded]:
+        """The loaded model with its lock held: the only way to reach `llm` (freed between calls at times)."""
+        return _resident.use(self.key(), functools.partial(load, self.path, self.adapter, self.chat_template))
 
     @property
     def context_tokens(self) -> int:
-        return int(self.load().llm.n_ctx())
+        with self.using() as loaded:
+            return int(loaded.llm.n_ctx())
 
     def encode(self, messages: Sequence[Any]) -> list[int]:
-        loaded = self.load()
+        loaded = self.load()  # the template and the tokenizer outlive a freed llm
         rendered = loaded.template(messages=[dict(m) for m in messages]).prompt
         if loaded.tokenizer is not None:
             return list(loaded.tokenizer.encode(rendered, add_special_tokens=False).ids)
-        return loaded.llm.tokenize(rendered.encode("utf-8"), add_bos=False, special=True)
+        with self.using() as loaded:
+            return loaded.llm.tokenize(rendered.encode("utf-8"), add_bos=False, special=True)
 
     def generate(self, request: Request, prompt: list[int]) -> Generated:
-        loaded = self.load()
-        with loaded.lock:
+        with self.using() as loaded:
             loaded.states.switch(loaded.llm, prompt)
             out = loaded.llm.create_completion(prompt, **self.options(loaded, request, len(prompt)))
         choice, usage = out["choices"][0], out["usage"]

@@ -1,13 +1,15 @@
 """The transformers engine: SmolLM2's GGUF dequantised into PyTorch weights (converted once per machine).
 
 transformers dequantises the GGUF on load (~14 s), so the first load in a machine saves the weights as
-safetensors in the agentevo cache; later processes load those in ~1.5 s. Weights are loaded once per process
-and shared by every model on them; generation holds a lock, so one engine is safe to use from many threads.
+safetensors in the agentevo cache; later processes load those in ~1.5 s. Weights (with one adapter merged, or
+none) are loaded once per process and shared by every model on them, the few most recently used kept
+(engines.resident); generation holds a lock, so one engine is safe to use from many threads.
 Recent prompts' key/value caches are kept (`PrefixCache`): an agent's next prompt starts with its last one.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -24,6 +26,7 @@ from filelock import FileLock
 from agentevo.config import cache_dir
 from agentevo.errors import ConfigError
 from agentevo.models.engines import Generated, Request
+from agentevo.models.engines.resident import Resident
 from agentevo.models.prefix_cache import PrefixCache
 from agentevo.models.stopping import repetition_loop
 
@@ -38,8 +41,7 @@ class Weights:
     prefixes: PrefixCache = field(default_factory=PrefixCache)
 
 
-_loaded: dict[str, Weights] = {}
-_load_lock = threading.Lock()
+_resident: Resident[Weights] = Resident(free=lambda weights: None)  # freed once no call holds it any more
 
 
 def converted_dir() -> Path:
@@ -86,22 +88,18 @@ def ensure_converted() -> Path:
 
 
 def load_weights(adapter: Path | None) -> Weights:
-    key = str(adapter or "")
-    with _load_lock:
-        if key in _loaded:
-            return _loaded[key]
-        quiet_transformers()
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+    """The base model (with `adapter` merged in) in f32; the engine keeps the most recently used loaded."""
+    quiet_transformers()
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        base = ensure_converted()
-        tokenizer = AutoTokenizer.from_pretrained(base)
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-        if adapter is not None:
-            model = attach_adapter(model, adapter)
-        model.eval()
-        _loaded[key] = Weights(model=model, tokenizer=tokenizer, lock=threading.Lock())
-        return _loaded[key]
+    base = ensure_converted()
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    if adapter is not None:
+        model = attach_adapter(model, adapter)
+    model.eval()
+    return Weights(model=model, tokenizer=tokenizer, lock=threading.Lock())
 
 
 def attach_adapter(model: Any, adapter: Path) -> Any:
@@ -123,7 +121,7 @@ class TransformersEngine:
         self.context_tokens = context_tokens
 
     def load(self) -> Weights:
-        return load_weights(self.adapter)
+        return _resident.get(str(self.adapter or ""), functools.partial(load_weights, self.adapter))
 
     def encode(self, messages: Sequence[Any]) -> list[int]:
         enc = self.load().tokenizer.apply_chat_template(
