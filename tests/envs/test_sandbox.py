@@ -64,7 +64,7 @@ def test_paths_outside_the_workdir_are_refused(sandbox):
 
 
 def recovers(sb, within_s: float = 10.0) -> bool:
-    """Whether a command runs again once the last forks of a bomb have exited (they may outlive its parent)."""
+    """Whether a command runs again once the last forks of a bomb have exited (some outlive its parent)."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if sb.exec("echo alive").stdout.strip() == "alive":
