@@ -3,9 +3,9 @@ when another loads.
 
 An evolution with `lora` conditions loads a new adapter every round and never goes back to the old ones;
 kept for the life of the process, each llama.cpp model held about 320 MB here (plus up to 256 MB of prompt
-snapshots), so a long run grew with every round and run (bench/resident_memory.py). Callers reach a model
-only through `use`, which holds the model's lock for the call, so a model is freed only between calls,
-never under one.
+snapshots), so a long run grew with every round and run (bench/resident_memory.py). The llama engine
+reaches its `Llama` only through `use`, which holds the model's lock for the call, so a model is freed only
+between calls, never under one; the transformers engine's weights, dropped here, go once no call holds them.
 """
 
 from __future__ import annotations
