@@ -4,7 +4,7 @@ keeping only the most recently used models loaded (engines.resident) against kee
 N LoRA adapters of the embedded model (random, rank 8 on q and v of every block, the shape of a distilled
 round's adapter) are written to a temporary folder and converted for llama.cpp first, outside the measured
 processes. Then each arm runs in a fresh process: it answers one prompt with the base model and then with
-each adapter in turn, as the rounds of an evolution would, and reads its resident memory (VmRSS) after each.
+each adapter in turn, as the rounds of an evolution would, and reads its resident memory after each.
 
     python bench/resident_memory.py [--adapters 6] [--limit 3]
 """
@@ -22,13 +22,6 @@ from pathlib import Path
 from _common import report
 
 PROMPT = [{"role": "user", "content": "Click the button labelled Submit. " * 40}]
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 def write_adapters(folder: Path, n: int) -> list[Path]:
@@ -56,8 +49,9 @@ def write_adapters(folder: Path, n: int) -> list[Path]:
 
 
 def child(limit: int, adapters: list[str]) -> None:
-    """One arm: the base model, then each adapter in turn; VmRSS after each reply."""
+    """One arm: the base model, then each adapter in turn; resident memory after each reply."""
     os.environ["AGENTEVO_RESIDENT_MODELS"] = str(limit)
+    from agentevo.envs.sandbox.check import rss_mb
     from agentevo.models import load_model
     from agentevo.models.engines import llama
 
