@@ -53,7 +53,6 @@ services: venv
 # `make run MODEL=openai/gpt-4o-mini` (its API key in OPENAI_API_KEY) runs it with a remote model, which
 # learns memory+tools instead (only the embedded model's weights can be trained here).
 MODEL ?= local/smollm2
-# only the embedded model's weights can be trained here: another model learns memory and tools instead
 ABLATE ?= $(if $(filter local/smollm2,$(MODEL)),none$(comma)lora,none$(comma)memory+tools)
 comma := ,
 run: setup
