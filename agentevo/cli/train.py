@@ -117,6 +117,9 @@ def lora_command(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), fp32 or bf16.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed for LoRA init and batch order.")] = 0,
+    checkpointing: Annotated[
+        bool, typer.Option(help="Recompute activations in the backward pass: far less memory, a bit slower.")
+    ] = True,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing adapter folder.")] = False,
     json_mode: Json = False,
 ) -> None:
@@ -137,6 +140,7 @@ def lora_command(
         device=device,
         dtype=dtype,
         beta=beta,
+        checkpointing=checkpointing,
     )
     result = train_lora(
         data, base, out_dir, settings, overwrite=overwrite, progress=err.is_terminal or not json_mode

@@ -62,10 +62,11 @@ def check_trainable(conditions: Sequence[str], model: str) -> None:
 
 
 def in_child_process(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run `fn` in a fresh (spawned) process and return its result. Training on the CPU holds about 11 GB
-    at its peak (SmolLM2 in float32, batch 4), and the allocator keeps that memory after it returns: in the
-    evolution's own process, the lora conditions of a long run added up to an out-of-memory kill on a
-    24 GB machine. A child gives the memory back when it exits."""
+    """Run `fn` in a fresh (spawned) process and return its result. Training on the CPU peaks at several GB
+    (about 5 GB at batch 4 and 2,048 tokens with recomputed activations; bench/lora_memory.py), and the
+    allocator keeps that memory after it returns: in the evolution's own process, the lora conditions of a
+    long run added up to an out-of-memory kill on a 24 GB machine. A child gives the memory back when it
+    exits."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

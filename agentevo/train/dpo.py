@@ -70,7 +70,8 @@ def train_preferences(
         seed=settings.seed,
         bf16=device.type == "cuda" and "bfloat16" in str(model.dtype),
         use_cpu=device.type == "cpu",
-        gradient_checkpointing=False,
+        gradient_checkpointing=settings.checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
         dataloader_num_workers=0,
     )
     trainer = DPOTrainer(

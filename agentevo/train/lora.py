@@ -49,6 +49,7 @@ class TrainSettings:
     beta: float = 0.1  # DPO temperature
     group_by_length: bool = True
     logits_on_targets_only: bool = True
+    checkpointing: bool = True  # recompute each layer's activations in the backward pass (see with_lora)
 
 
 @dataclass
@@ -173,7 +174,15 @@ def lora_config(settings: TrainSettings) -> Any:
 
 def with_lora(model: Any, settings: TrainSettings, start_from: Path | None = None) -> Any:
     """A fresh adapter on the base model, or (`start_from`) an existing adapter trained further; the latter
-    keeps that adapter's own rank and targets."""
+    keeps that adapter's own rank and targets. With `checkpointing`, the backward pass recomputes each
+    layer's activations instead of keeping all 30 layers' (attention weights included) from the forward
+    pass: the same gradients in a fraction of the memory, for one more forward pass per step
+    (bench/lora_memory.py measures both)."""
+    if settings.checkpointing:
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable({"use_reentrant": False})
+        else:  # its name before transformers renamed it
+            model.gradient_checkpointing_enable({"use_reentrant": False})
     if start_from is not None:
         from peft import PeftModel
 

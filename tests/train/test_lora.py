@@ -138,6 +138,42 @@ def test_an_existing_adapter_folder_is_not_overwritten_by_accident(sft_data, tmp
     assert (out / "keep.txt").read_text() == "mine"
 
 
+def lora_gradients(examples, checkpointing: bool, tokenizer) -> tuple[bool, dict[str, object]]:
+    """One backward pass of the trainer's loss on a fresh adapter (no dropout, fixed init): whether the
+    base recomputes activations, and the adapter's gradients."""
+    import torch
+
+    from agentevo.train import lora
+    from agentevo.train.trainer import pad_id
+
+    model, _ = lora.load_base(torch.device("cpu"), torch.float32)
+    torch.manual_seed(0)
+    settings = TrainSettings(rank=4, dropout=0.0, checkpointing=checkpointing)
+    peft_model = lora.with_lora(model, settings)
+    peft_model.train()
+    for name, param in peft_model.named_parameters():  # B starts at 0: give it values so A gets gradients
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.02)
+    batch = lora.collate(examples, pad_id(tokenizer), torch.device("cpu"))
+    lora.completion_loss(peft_model, batch).backward()
+    grads = {n: p.grad.clone() for n, p in peft_model.named_parameters() if p.requires_grad}
+    return model.is_activation_checkpointing, grads
+
+
+def test_recomputing_activations_gives_the_same_gradients_as_keeping_them(sft_data, tokenizer):
+    from agentevo.train.trainer import tokenize_rows
+
+    rows = [json.loads(line) for line in sft_data.with_name("he.train.jsonl").read_text().splitlines()[:2]]
+    examples, _ = tokenize_rows(tokenizer, rows, 768)
+    recomputes, recomputed = lora_gradients(examples, True, tokenizer)
+    keeps, kept = lora_gradients(examples, False, tokenizer)
+    assert (recomputes, keeps) == (True, False)
+    assert recomputed.keys() == kept.keys() and len(kept) == 30 * 7 * 2
+    for name, grad in kept.items():
+        assert grad.abs().sum() > 0, name
+        assert (recomputed[name] - grad).abs().max() <= 1e-5 * max(1.0, float(grad.abs().max())), name
+
+
 # --- slow: real training on the CPU -----------------------------------------------------------------------
 
 
