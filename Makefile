@@ -49,7 +49,7 @@ services: venv
 # The demo: the embedded model practises on MiniWoB++ pages (searching and relabelling), each round's
 # successes train a LoRA adapter it practises and is evaluated on (`lora`, against the `none` baseline), on
 # held-out pages after every round, and it draws the learning curve (runs/<evolve_id>/learning_curve.png and
-# report.html). Offline, on the CPU: measured 8 min 14 s on 2 cores (llama engine).
+# report.html). Offline, on the CPU: measured 11 min 16 s on 2 cores (llama engine).
 # `make run MODEL=openai/gpt-4o-mini` (its API key in OPENAI_API_KEY) runs it with a remote model, which
 # learns memory+tools instead (only the embedded model's weights can be trained here).
 MODEL ?= local/smollm2
