@@ -175,9 +175,8 @@ def lora_config(settings: TrainSettings) -> Any:
 def with_lora(model: Any, settings: TrainSettings, start_from: Path | None = None) -> Any:
     """A fresh adapter on the base model, or (`start_from`) an existing adapter trained further; the latter
     keeps that adapter's own rank and targets. With `checkpointing`, the backward pass recomputes each
-    layer's activations instead of keeping all 30 layers' (attention weights included) from the forward
-    pass: the same gradients in a fraction of the memory, for one more forward pass per step
-    (bench/lora_memory.py measures both)."""
+    layer's activations instead of keeping all 30 layers' from the forward pass: the same gradients
+    in a fraction of the memory, for one more forward pass per step (bench/lora_memory.py measures both)."""
     if settings.checkpointing:
         if hasattr(model, "activation_checkpointing_enable"):
             model.activation_checkpointing_enable({"use_reentrant": False})
