@@ -118,7 +118,7 @@ def lora_command(
     dtype: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), fp32 or bf16.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed for LoRA init and batch order.")] = 0,
     checkpointing: Annotated[
-        bool, typer.Option(help="Recompute activations when backpropagating: less memory, a forward more.")
+        bool, typer.Option(help="Recompute activations in backprop: less memory, one extra forward pass.")
     ] = True,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing adapter folder.")] = False,
     json_mode: Json = False,
