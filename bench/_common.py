@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +40,13 @@ def summary_ms(samples: list[float]) -> dict[str, float]:
         "mean_ms": 1000 * statistics.fmean(samples),
         "n": len(samples),
     }
+
+
+def child_json(script: str, *args: str) -> Any:
+    """Run `script` again in a fresh Python process (an arm measured on its own) and return the JSON it
+    printed on its last line."""
+    done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def report(name: str, title: str, columns: list[str], rows: list[list[Any]], data: dict[str, Any]) -> Path:

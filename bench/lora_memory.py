@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from _common import report
+from _common import child_json, report
 
 ROLES = ("button", "link", "textbox", "checkbox", "heading", "combobox", "listitem")
 
@@ -60,10 +58,8 @@ def child(checkpointing: str, data: str, out: str, steps: int, max_length: int) 
 
 
 def arm(checkpointing: str, data: Path, out: Path, steps: int, max_length: int) -> dict:
-    command = [sys.executable, __file__, "--child", checkpointing, str(data), str(out)]
-    command += ["--steps", str(steps), "--max-length", str(max_length)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    options = ["--steps", str(steps), "--max-length", str(max_length)]
+    return child_json(__file__, "--child", checkpointing, str(data), str(out), *options)
 
 
 def main() -> None:

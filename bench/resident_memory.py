@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from _common import report
+from _common import child_json, report
 
 PROMPT = [{"role": "user", "content": "Click the button labelled Submit. " * 40}]
 
@@ -63,9 +61,7 @@ def child(limit: int, adapters: list[str]) -> None:
 
 
 def arm(limit: int, adapters: list[Path]) -> list[dict]:
-    command = [sys.executable, __file__, "--child", str(limit), *map(str, adapters)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return child_json(__file__, "--child", str(limit), *map(str, adapters))
 
 
 def main() -> None:
